@@ -1,0 +1,1 @@
+"""Pieces shared by every handler: database connections, secrets, errors."""

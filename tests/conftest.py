@@ -1,0 +1,41 @@
+"""Shared fixtures. The MariaDB tier starts its own throwaway server; in CI it must run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.mariadb import MariaDBServer, mariadb_binaries
+
+
+def _require_mariadb() -> None:
+    if mariadb_binaries() is not None:
+        return
+    reason = "MariaDB server binaries (mariadbd, mariadb-install-db) not found: apt-get install -y mariadb-server"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the MariaDB tier: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDBServer]:
+    """One private MariaDB server per test session (per xdist worker)."""
+    _require_mariadb()
+    server = MariaDBServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def fresh_mariadb() -> Iterator[MariaDBServer]:
+    """A server of the test's own, for tests that stop, restart or reconfigure it."""
+    _require_mariadb()
+    server = MariaDBServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()

@@ -1,0 +1,182 @@
+"""A private, throwaway MariaDB server for tests.
+
+Each server lives in its own temporary directory, listens on a free loopback port and
+is stopped (and its files removed) when the test session ends. Tests never depend on a
+server that happens to be running on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pymysql
+
+ROOT_PASSWORD = "root-test-only"  # noqa: S105 - throwaway server bound to 127.0.0.1 only
+
+
+def find_binary(*names: str) -> str | None:
+    for name in names:
+        for folder in (os.environ.get("PATH", "").split(os.pathsep)) + ["/usr/sbin", "/usr/bin"]:
+            candidate = Path(folder) / name
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    return None
+
+
+def mariadb_binaries() -> tuple[str, str] | None:
+    """Paths of (server, install-db), or None when MariaDB is not installed."""
+    server = find_binary("mariadbd", "mysqld")
+    install = find_binary("mariadb-install-db", "mysql_install_db")
+    if server is None or install is None:
+        return None
+    return server, install
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class MariaDBServer:
+    """One mariadbd process with its own datadir, socket and port."""
+
+    base_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mariadb-test-")))
+    port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def datadir(self) -> Path:
+        return self.base_dir / "data"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.base_dir / "mysqld.sock"
+
+    @property
+    def log_path(self) -> Path:
+        return self.base_dir / "mysqld.log"
+
+    def start(self, timeout: float = 60.0) -> MariaDBServer:
+        binaries = mariadb_binaries()
+        if binaries is None:
+            raise RuntimeError("MariaDB is not installed (apt-get install -y mariadb-server)")
+        server, install = binaries
+        first_start = not self.datadir.exists()
+        if first_start:
+            subprocess.run(
+                [
+                    install,
+                    "--no-defaults",
+                    f"--datadir={self.datadir}",
+                    "--user=root",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    "--skip-name-resolve",
+                ],
+                check=True,
+                capture_output=True,
+            )
+        self.process = subprocess.Popen(
+            [
+                server,
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                f"--socket={self.socket_path}",
+                f"--port={self.port}",
+                f"--bind-address={self.host}",
+                f"--log-error={self.log_path}",
+                f"--pid-file={self.base_dir / 'mysqld.pid'}",
+                "--user=root",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=32M",
+                "--innodb-log-file-size=16M",
+                "--skip-log-bin",
+                "--max-connections=200",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mariadbd exited early: {self._log_tail()}")
+            try:
+                conn = pymysql.connect(
+                    unix_socket=str(self.socket_path),
+                    user="root",
+                    password="" if first_start else ROOT_PASSWORD,
+                    connect_timeout=1,
+                )
+            except pymysql.err.OperationalError as exc:
+                last_error = exc
+                time.sleep(0.1)
+                continue
+            if not first_start:
+                conn.close()
+                return self
+            with conn, conn.cursor() as cur:
+                cur.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (ROOT_PASSWORD,))
+                cur.execute(
+                    "CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY %s", (ROOT_PASSWORD,)
+                )
+                cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+            return self
+        raise RuntimeError(f"mariadbd did not accept connections in {timeout}s: {last_error}; {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
+
+    def connect(self, user: str = "root", password: str = ROOT_PASSWORD, **kwargs: object) -> pymysql.Connection:
+        return pymysql.connect(host=self.host, port=self.port, user=user, password=password, **kwargs)  # type: ignore[arg-type]
+
+    def execute(self, sql: str, args: object = None) -> list[tuple[object, ...]]:
+        with self.connect(autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+class SilentListener:
+    """A TCP listener that accepts connections and never answers: a black-holed database."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+
+    def close(self) -> None:
+        self.sock.close()
