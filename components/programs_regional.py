@@ -1,0 +1,166 @@
+"""Program of a regional stack (primary or secondary): network, keys, credentials, cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components import naming
+from components.aurora import AuroraCluster, AuroraClusterArgs, ClusterRole
+from components.credentials import MasterCredentials, MasterCredentialsArgs
+from components.kms import RegionalKey, RegionalKeyArgs
+from components.network import Network, NetworkArgs, pick_availability_zones
+from components.providers import make_provider
+from components.stack_programs import StackContext
+from orchestrator.topology import Role
+
+
+def replica_secret_arn(primary_secret_arn: str, region: str) -> str:
+    """A replica secret keeps the primary's name and suffix; only the region differs."""
+    parts = primary_secret_arn.split(":")
+    parts[3] = region
+    return ":".join(parts)
+
+
+def regional_program(ctx: StackContext) -> dict[str, Any]:
+    env, spec = ctx.env, ctx.spec
+    region = spec.region
+    provider = make_provider(env, region)
+    prefix = f"{env.name}-{naming.short_region(region)}"
+    zones = pick_availability_zones(provider)
+
+    network = Network(
+        f"{prefix}-network",
+        NetworkArgs(
+            cidr_block=env.network.cidrs[region],
+            region=region,
+            availability_zones=zones,
+            nat_gateway=env.network.nat_gateway,
+            db_subnet_group_name=naming.group_name(env.name, region, "db-subnets"),
+        ),
+        provider,
+    )
+    key = RegionalKey(
+        f"{prefix}-kms",
+        RegionalKeyArgs(
+            account_id=env.account_id,
+            region=region,
+            alias=f"aurora/{env.name}/{region}",
+            description=f"Aurora {env.name} {region}: cluster storage, Performance Insights, logs, topics",
+            deletion_window_days=30 if env.protected else 7,
+        ),
+        provider,
+    )
+
+    if env.is_global:
+        role = ClusterRole.PRIMARY if spec.role is Role.PRIMARY else ClusterRole.SECONDARY
+    else:
+        role = ClusterRole.REGIONAL
+    credentials: MasterCredentials | None = None
+    secrets_key: RegionalKey | None = None
+    if role is not ClusterRole.SECONDARY:
+        secrets_key = RegionalKey(
+            f"{env.name}-secrets-kms",
+            RegionalKeyArgs(
+                account_id=env.account_id,
+                region=region,
+                alias=f"aurora/{env.name}/secrets",
+                description=f"Aurora {env.name}: credentials secrets, replicated to every region",
+                multi_region=True,
+                replica_regions=env.secondary_regions,
+                services=("secretsmanager", "lambda"),
+                deletion_window_days=30 if env.protected else 7,
+            ),
+            provider,
+        )
+        credentials = MasterCredentials(
+            f"{env.name}-master",
+            MasterCredentialsArgs(
+                secret_name=naming.secret_name(env.name, "master"),
+                username=env.database.master_username,
+                kms_key_arn=secrets_key.key_arn,
+                replica_kms_key_arns=secrets_key.replica_arns,
+                recovery_window_days=7 if env.protected else 0,
+            ),
+            provider,
+        )
+
+    global_id: Any = None
+    if role is ClusterRole.PRIMARY:
+        global_id = naming.global_cluster_id(env.name)
+    elif role is ClusterRole.SECONDARY:
+        global_id = ctx.require("globalClusterIdentifier")
+
+    cluster_id = naming.cluster_id(env.name, region)
+    cluster = AuroraCluster(
+        f"{prefix}-aurora",
+        AuroraClusterArgs(
+            role=role,
+            cluster_identifier=cluster_id,
+            instance_identifiers=[naming.instance_id(env.name, region, i) for i in range(env.database.instance_count)],
+            availability_zones=zones,
+            engine_version=env.database.engine_version,
+            instance_class=env.database.instance_class,
+            kms_key_arn=key.key_arn,
+            subnet_group_name=network.db_subnet_group_name,
+            security_group_ids=[network.db_security_group_id],
+            parameter_group_prefix=f"{env.name}-aurora-{naming.short_region(region)}",
+            protected=env.protected,
+            final_snapshot_identifier=naming.final_snapshot_id(env.name, region) if env.protected else None,
+            global_cluster_identifier=global_id,
+            source_region=env.primary_region if role is ClusterRole.SECONDARY else None,
+            master_username=env.database.master_username if credentials else None,
+            master_password=credentials.password if credentials else None,
+            database_name=env.database.database_name if credentials else None,
+            backup_retention_days=env.database.backup_retention_days,
+            backup_window=env.database.backup_window,
+            maintenance_window=env.database.maintenance_window,
+            backtrack_hours=env.backtrack_hours if role is ClusterRole.REGIONAL else 0,
+            log_exports=env.database.log_exports,
+            performance_insights=env.database.performance_insights,
+            monitoring_interval=env.database.enhanced_monitoring_interval,
+        ),
+        provider,
+    )
+    if credentials is not None:
+        credentials.store_connection(
+            host=cluster.writer_endpoint,
+            port=cluster.port,
+            dbname=env.database.database_name,
+            cluster_identifier=cluster.cluster_identifier,
+        )
+
+    outputs: dict[str, Any] = {
+        "region": region,
+        "role": spec.role.value,
+        "vpc_id": network.vpc_id,
+        "private_subnet_ids": network.private_subnet_ids,
+        "db_subnet_group_name": network.db_subnet_group_name,
+        "db_security_group_id": network.db_security_group_id,
+        "lambda_security_group_id": network.lambda_security_group_id,
+        "app_security_group_id": network.app_security_group_id,
+        "endpoint_security_group_id": network.endpoint_security_group_id,
+        "kms_key_arn": key.key_arn,
+        "cluster_identifier": cluster.cluster_identifier,
+        "cluster_arn": cluster.cluster_arn,
+        "cluster_endpoint": cluster.writer_endpoint,
+        "reader_endpoint": cluster.reader_endpoint,
+        "port": cluster.port,
+    }
+    if credentials is not None and secrets_key is not None:
+        outputs["master_secret_arn"] = credentials.secret_arn
+        outputs["master_secret_name"] = credentials.secret_name
+        outputs["secrets_kms_key_arn"] = secrets_key.key_arn
+        outputs["master_secret_replica_arns"] = credentials.secret_arn.apply(
+            lambda arn: {r: replica_secret_arn(arn, r) for r in env.secondary_regions}
+        )
+    elif "masterSecretArn" in ctx.config:
+        outputs["master_secret_arn"] = replica_secret_arn(str(ctx.config["masterSecretArn"]), region)
+    if role is ClusterRole.PRIMARY:
+        outputs["global_cluster_identifier"] = cluster.global_cluster_identifier
+        outputs["global_cluster_arn"] = cluster.global_cluster_arn
+        outputs["global_writer_endpoint"] = cluster.global_writer_endpoint
+    elif role is ClusterRole.SECONDARY:
+        outputs["global_cluster_identifier"] = pulumi.Output.from_input(global_id)
+    return outputs

@@ -1,0 +1,85 @@
+"""The stack programs: one plain function per role, from environment + config to outputs.
+
+``__main__.py`` (the Pulumi CLI and the Automation API), the offline plan and the tests all
+call :func:`program_from_config`, so there is one program reachable three ways.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from orchestrator.environment import Environment, load_environment, parse_environment
+from orchestrator.topology import (
+    CONFIG_NAMESPACE,
+    DNS_PRIMARY_FEED,
+    SECONDARY_FEED,
+    Role,
+    StackSpec,
+    decode_config_value,
+    split_stack_name,
+    stack_by_name,
+)
+
+
+@dataclass(frozen=True)
+class StackContext:
+    env: Environment
+    spec: StackSpec
+    config: Mapping[str, Any]
+    """Fed inputs, keys without the namespace (e.g. "globalClusterIdentifier")."""
+
+    def require(self, key: str) -> Any:
+        if key not in self.config:
+            raise MissingStackConfig(self.spec.name, key)
+        return self.config[key]
+
+
+class MissingStackConfig(KeyError):
+    def __init__(self, stack: str, key: str) -> None:
+        super().__init__(
+            f"stack {stack} needs config {CONFIG_NAMESPACE}:{key}, which the orchestrator sets from the "
+            f"outputs of the stacks it depends on: run `infra up` (or `infra preview`) for the environment, "
+            f"or set it with `pulumi config set {CONFIG_NAMESPACE}:{key} ... --stack {stack}`"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+_CONFIG_KEYS = ("regions", *SECONDARY_FEED, *DNS_PRIMARY_FEED)
+
+
+def read_stack_config() -> tuple[Environment, StackSpec, dict[str, Any]]:
+    """Work out the environment, this stack's role and its fed inputs from Pulumi config."""
+    stack_name = pulumi.get_stack()
+    cfg = pulumi.Config(CONFIG_NAMESPACE)
+    definition = cfg.get("environmentDefinition")
+    if definition:
+        env = parse_environment(json.loads(definition), path=f"stack config {CONFIG_NAMESPACE}:environmentDefinition")
+    else:
+        env = load_environment(cfg.get("environment") or split_stack_name(stack_name)[0])
+    spec = stack_by_name(env, stack_name)
+    fed: dict[str, Any] = {}
+    for key in _CONFIG_KEYS:
+        value = cfg.get(key)
+        if value is not None:
+            fed[key] = decode_config_value(value)
+    return env, spec, fed
+
+
+def program_from_config() -> dict[str, Any]:
+    env, spec, fed = read_stack_config()
+    return run_stack(StackContext(env=env, spec=spec, config=fed))
+
+
+def run_stack(ctx: StackContext) -> dict[str, Any]:
+    from components import programs_dns, programs_regional
+
+    if ctx.spec.role is Role.DNS:
+        return programs_dns.dns_program(ctx)
+    return programs_regional.regional_program(ctx)
