@@ -10,6 +10,8 @@ from components import naming
 from components.aurora import AuroraCluster, AuroraClusterArgs, ClusterRole
 from components.credentials import MasterCredentials, MasterCredentialsArgs
 from components.kms import RegionalKey, RegionalKeyArgs
+from components.lambdas import RegionalLambdas
+from components.monitoring import RegionalAlarms, RegionalAlarmsArgs
 from components.network import Network, NetworkArgs, pick_availability_zones
 from components.providers import make_provider
 from components.stack_programs import StackContext
@@ -124,12 +126,59 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         provider,
     )
     if credentials is not None:
-        credentials.store_connection(
-            host=cluster.writer_endpoint,
+        # Clients (and the rotation function) follow the writer: the global writer endpoint
+        # when there is one (it moves with switchover and failover), else the cluster's.
+        initial_version = credentials.store_connection(
+            host=cluster.global_writer_endpoint or cluster.writer_endpoint,
             port=cluster.port,
             dbname=env.database.database_name,
             cluster_identifier=cluster.cluster_identifier,
         )
+
+    alarms = RegionalAlarms(
+        f"{prefix}-alarms",
+        RegionalAlarmsArgs(
+            env_name=env.name,
+            region=region,
+            cluster_identifier=cluster_id,
+            name_prefix=f"{env.name}-aurora-{naming.short_region(region)}",
+            kms_key_arn=key.key_arn,
+            is_primary=role is not ClusterRole.SECONDARY,
+            is_secondary=role is ClusterRole.SECONDARY,
+            primary_region=env.primary_region,
+            engine_version=env.database.engine_version,
+            period_seconds=env.monitoring.alarm_period_seconds,
+            evaluation_periods=env.monitoring.alarm_evaluation_periods,
+            lag_threshold_ms=env.monitoring.replication_lag_threshold_ms,
+            cpu_threshold_percent=env.monitoring.cpu_threshold_percent,
+            freeable_memory_threshold_mb=env.monitoring.freeable_memory_threshold_mb,
+            connections_threshold=env.monitoring.connections_threshold,
+            notification_emails=env.monitoring.notification_emails,
+        ),
+        provider,
+    )
+
+    if credentials is not None and secrets_key is not None:
+        secret_arn: Any = credentials.secret_arn
+        secret_key_arn: Any = secrets_key.key_arn
+    else:
+        secret_arn = replica_secret_arn(str(ctx.require("masterSecretArn")), region)
+        secret_key_arn = ctx.require("secretsKmsReplicaArns")[region]
+    lambdas = RegionalLambdas(
+        f"{prefix}-lambdas",
+        ctx=ctx,
+        role=role,
+        provider=provider,
+        network=network,
+        kms_key_arn=key.key_arn,
+        cluster=cluster,
+        cluster_identifier=cluster_id,
+        secret_arn=secret_arn,
+        secrets_kms_key_arn=secret_key_arn,
+        alarm_topic_arn=alarms.topic_arn,
+        credentials=credentials,
+        secret_ready=[initial_version] if credentials is not None else [],
+    )
 
     outputs: dict[str, Any] = {
         "region": region,
@@ -147,6 +196,10 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         "cluster_endpoint": cluster.writer_endpoint,
         "reader_endpoint": cluster.reader_endpoint,
         "port": cluster.port,
+        "alarm_topic_arn": alarms.topic_arn,
+        "writer_health_alarm_name": alarms.writer_health_alarm_name,
+        "alarm_names": alarms.alarm_names,
+        **lambdas.outputs(),
     }
     if credentials is not None and secrets_key is not None:
         outputs["master_secret_arn"] = credentials.secret_arn
@@ -155,8 +208,10 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         outputs["master_secret_replica_arns"] = credentials.secret_arn.apply(
             lambda arn: {r: replica_secret_arn(arn, r) for r in env.secondary_regions}
         )
-    elif "masterSecretArn" in ctx.config:
-        outputs["master_secret_arn"] = replica_secret_arn(str(ctx.config["masterSecretArn"]), region)
+        outputs["secrets_kms_replica_arns"] = secrets_key.replica_arns
+    else:
+        outputs["master_secret_arn"] = secret_arn
+        outputs["secrets_kms_key_arn"] = secret_key_arn
     if role is ClusterRole.PRIMARY:
         outputs["global_cluster_identifier"] = cluster.global_cluster_identifier
         outputs["global_cluster_arn"] = cluster.global_cluster_arn

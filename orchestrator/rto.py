@@ -23,7 +23,10 @@ AURORA_FAILOVER_S = 300
 
 @dataclass(frozen=True)
 class RtoBudget:
-    terms: list[tuple[str, int, str]]  # (term, seconds, source)
+    terms: list[tuple[str, int, str]]
+    """The critical path: (term, seconds, where the figure comes from)."""
+    manual_promotion: bool = False
+    """Automated failover is off: an operator's `infra failover` adds to the total."""
 
     @property
     def total_seconds(self) -> int:
@@ -38,6 +41,7 @@ class RtoBudget:
             "total_seconds": self.total_seconds,
             "dominant_term": self.dominant,
             "terms": [{"term": t, "seconds": s, "source": src} for t, s, src in self.terms],
+            "manual_promotion": self.manual_promotion,
             "summary": self.summary,
         }
 
@@ -46,23 +50,32 @@ class RtoBudget:
         if not self.terms:
             return "not applicable (regional environment: no secondary to fail over to)"
         parts = ", ".join(f"{t} {s}s" for t, s, _ in self.terms)
-        manual = "" if any(t == "Aurora managed failover" for t, _, _ in self.terms) else (
-            " plus the operator's `infra failover` (automated failover is off)"
-        )
+        manual = " plus the operator's `infra failover` (automated failover is off)" if self.manual_promotion else ""
         return f"worst case {self.total_seconds}s (~{self.total_seconds / 60:.1f} min), dominated by {self.dominant}{manual}: {parts}"
 
 
 def rto_budget(env: Environment) -> RtoBudget:
+    """The critical path to DNS answering with the promoted secondary.
+
+    Two paths run in parallel after the outage: Route 53 marking the primary unhealthy
+    (health check, metric delay, alarm evaluation, Route 53), and the promotion (the
+    failover Lambda reads the same metric directly: sustained-outage wait, Aurora's managed
+    failover, then the promoted writer's alarm back to OK). DNS answers with the secondary
+    when both are done, plus one TTL for clients' caches.
+    """
     if not env.is_global:
         return RtoBudget(terms=[])
     m = env.monitoring
-    terms: list[tuple[str, int, str]] = [
+    detect = [
         (
             "health check interval",
             m.health_check_minutes * 60,
             "monitoring.health_check_minutes (a failed check can land just after the outage)",
         ),
         ("metric publication delay", m.alarm_period_seconds, "one standard-resolution period"),
+    ]
+    route53_path = [
+        *detect,
         (
             "writer-health alarm evaluation",
             m.alarm_period_seconds * m.alarm_evaluation_periods,
@@ -70,23 +83,22 @@ def rto_budget(env: Environment) -> RtoBudget:
         ),
         ("Route 53 health check follows the alarm", ROUTE53_ALARM_PROPAGATION_S, "Route 53 Developer Guide"),
     ]
-    if env.failover.automated:
-        terms.append(
-            (
-                "automated failover waits for a sustained outage",
-                env.failover.unhealthy_minutes * 60,
-                "failover.unhealthy_minutes",
-            )
-        )
-        terms.append(("Aurora managed failover", AURORA_FAILOVER_S, "Aurora User Guide, DR page: minutes"))
-    # The SECONDARY record answers only once the promoted cluster reports itself a healthy
-    # writer: one health check, one period, and Route 53 following its alarm back to OK.
-    terms.append(
+    ttl = ("DNS TTL", env.dns.ttl_seconds, "dns.ttl_seconds")
+    if not env.failover.automated:
+        return RtoBudget(terms=[*route53_path, ttl], manual_promotion=True)
+    promotion_path = [
+        *detect,
+        (
+            "automated failover waits for a sustained outage",
+            env.failover.unhealthy_minutes * 60,
+            "failover.unhealthy_minutes (the failover Lambda re-checks every minute)",
+        ),
+        ("Aurora managed failover", AURORA_FAILOVER_S, "Aurora User Guide, DR page: minutes"),
         (
             "promoted writer's alarm returns to OK",
             m.health_check_minutes * 60 + m.alarm_period_seconds + ROUTE53_ALARM_PROPAGATION_S,
             "health check + one period + Route 53 propagation",
-        )
-    )
-    terms.append(("DNS TTL", env.dns.ttl_seconds, "dns.ttl_seconds"))
-    return RtoBudget(terms=terms)
+        ),
+    ]
+    longest = max((route53_path, promotion_path), key=lambda path: sum(t[1] for t in path))
+    return RtoBudget(terms=[*longest, ttl])

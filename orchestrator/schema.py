@@ -279,7 +279,7 @@ def _plan(
         if match.sha256 != applied.sha256 or match.filename != applied.filename:
             raise PromotionRefused(
                 f"{name}: {label(applied.version)} differs: {target.environment} applied {applied.filename} "
-                f"sha256 {applied.sha256}, {source} applied {match.filename} sha256 {match.sha256}"
+                f"sha256 {applied.sha256}; {source} has {match.filename} sha256 {match.sha256}"
             )
     publish_set = tuple(in_repo[a.version] for a in source_applied)
     done = {a.version for a in target.applied}

@@ -119,6 +119,9 @@ SECONDARY_FEED: dict[str, str] = {
     "primaryClusterArn": "cluster_arn",
     "masterSecretArn": "master_secret_arn",
     "masterSecretName": "master_secret_name",
+    "secretsKmsReplicaArns": "secrets_kms_replica_arns",
+    "primaryAlarmTopicArn": "alarm_topic_arn",
+    "primaryWriterHealthAlarmName": "writer_health_alarm_name",
 }
 
 # Outputs of every regional stack the DNS stack receives under config key "regions".

@@ -73,12 +73,16 @@ class MariaDBServer:
             raise RuntimeError("MariaDB is not installed (apt-get install -y mariadb-server)")
         server, install = binaries
         first_start = not self.datadir.exists()
+        # A private tmpdir: parallel mariadb-install-db runs collide on temp tables in /tmp.
+        tmpdir = self.base_dir / "tmp"
+        tmpdir.mkdir(parents=True, exist_ok=True)
         if first_start:
             subprocess.run(
                 [
                     install,
                     "--no-defaults",
                     f"--datadir={self.datadir}",
+                    f"--tmpdir={tmpdir}",
                     "--user=root",
                     "--auth-root-authentication-method=normal",
                     "--skip-test-db",
@@ -92,6 +96,7 @@ class MariaDBServer:
                 server,
                 "--no-defaults",
                 f"--datadir={self.datadir}",
+                f"--tmpdir={tmpdir}",
                 f"--socket={self.socket_path}",
                 f"--port={self.port}",
                 f"--bind-address={self.host}",

@@ -1,0 +1,312 @@
+"""The Lambdas of a regional stack: health check (every region), secret rotation (where the
+secret lives) and guarded automated failover (the failover-target secondary), with the
+exact IAM actions each one's code calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components import naming
+from components.aurora import AuroraCluster, ClusterRole
+from components.credentials import MasterCredentials
+from components.lambda_function import DependencyLayer, LambdaFunction, LambdaFunctionArgs
+from components.monitoring import HEALTH_NAMESPACE
+from components.network import Network
+from components.providers import child_opts
+from components.tags import resource_tags
+
+if TYPE_CHECKING:
+    from components.stack_programs import StackContext
+
+
+def secret_read_statements(secret_arn: Any, key_arn: Any, region: str) -> list[dict[str, Any]]:
+    return [
+        {"Sid": "ReadCredentialsSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arn},
+        {
+            "Sid": "DecryptCredentialsSecret",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+        },
+    ]
+
+
+class RegionalLambdas(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        *,
+        ctx: StackContext,
+        role: ClusterRole,
+        provider: aws.Provider,
+        network: Network,
+        kms_key_arn: pulumi.Input[str],
+        cluster: AuroraCluster,
+        cluster_identifier: str,
+        secret_arn: pulumi.Input[str],
+        secrets_kms_key_arn: pulumi.Input[str],
+        alarm_topic_arn: pulumi.Input[str],
+        credentials: MasterCredentials | None,
+        secret_ready: Sequence[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("aurora:lambda:RegionalLambdas", name, None, opts)
+        env, region = ctx.env, ctx.spec.region
+        short = naming.short_region(region)
+        layer = DependencyLayer(f"{name}-deps", f"{env.name}-aurora-{short}-deps", provider, pulumi.ResourceOptions(parent=self))
+        common = {
+            "layer_arn": layer.arn,
+            "kms_key_arn": kms_key_arn,
+            "log_retention_days": env.monitoring.log_retention_days,
+            "alarm_topic_arn": alarm_topic_arn,
+        }
+        in_vpc = {"subnet_ids": network.private_subnet_ids, "security_group_ids": [network.lambda_security_group_id]}
+
+        health_name = naming.function_name(env.name, region, "health")
+        self.health = LambdaFunction(
+            f"{name}-health",
+            LambdaFunctionArgs(
+                function_name=health_name,
+                subpackage="health",
+                handler="lambda_src.health.handler.handler",
+                description=f"Writer health of {cluster_identifier} every {env.monitoring.health_check_minutes} min",
+                statements=[
+                    *secret_read_statements(secret_arn, secrets_kms_key_arn, region),
+                    {
+                        # PutMetricData has no resource-level permissions (Resource "*" is required);
+                        # the namespace condition keeps it to our metrics.
+                        "Sid": "PublishHealthMetrics",
+                        "Effect": "Allow",
+                        "Action": ["cloudwatch:PutMetricData"],
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"cloudwatch:namespace": HEALTH_NAMESPACE}},
+                    },
+                ],
+                environment={
+                    "SECRET_ARN": secret_arn,
+                    "DB_HOST": cluster.writer_endpoint,
+                    "DB_READER_HOST": cluster.reader_endpoint,
+                    "DB_PORT": cluster.port.apply(str),
+                    "METRIC_NAMESPACE": HEALTH_NAMESPACE,
+                    "ENVIRONMENT": env.name,
+                    "REGION_NAME": region,
+                    "CLUSTER_ID": cluster_identifier,
+                    "CONNECT_TIMEOUT_S": "2",
+                    "READ_TIMEOUT_S": "2",
+                    "DB_TLS": "true",
+                },
+                timeout_seconds=15,
+                memory_mb=256,
+                schedule_minutes=env.monitoring.health_check_minutes,
+                # One check at a time: a slow check must not pile up connections.
+                reserved_concurrency=1,
+                **in_vpc,  # type: ignore[arg-type]
+                **common,  # type: ignore[arg-type]
+            ),
+            provider,
+            pulumi.ResourceOptions(parent=self, depends_on=list(secret_ready)),
+        )
+
+        self.rotation: LambdaFunction | None = None
+        if credentials is not None:
+            rotation_name = naming.function_name(env.name, region, "rotation")
+            replica_keys: list[Any] = list(ctx.config.get("secretsKmsReplicaArns", {}).values())
+            self.rotation = LambdaFunction(
+                f"{name}-rotation",
+                LambdaFunctionArgs(
+                    function_name=rotation_name,
+                    subpackage="rotation",
+                    handler="lambda_src.rotation.handler.handler",
+                    description=f"Single-user rotation of {env.name}'s master secret",
+                    statements=[
+                        {
+                            "Sid": "RotateOwnSecret",
+                            "Effect": "Allow",
+                            "Action": [
+                                "secretsmanager:DescribeSecret",
+                                "secretsmanager:GetSecretValue",
+                                "secretsmanager:PutSecretValue",
+                                "secretsmanager:UpdateSecretVersionStage",
+                            ],
+                            "Resource": secret_arn,
+                        },
+                        {
+                            # GetRandomPassword acts on no resource: AWS requires Resource "*".
+                            "Sid": "GeneratePasswords",
+                            "Effect": "Allow",
+                            "Action": ["secretsmanager:GetRandomPassword"],
+                            "Resource": "*",
+                        },
+                        {
+                            "Sid": "EncryptSecretVersions",
+                            "Effect": "Allow",
+                            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                            "Resource": [secrets_kms_key_arn, *replica_keys],
+                        },
+                    ],
+                    environment={
+                        "SECRETS_MANAGER_ENDPOINT": f"https://secretsmanager.{region}.amazonaws.com",
+                        "DB_TLS": "true",
+                        "PASSWORD_LENGTH": "32",
+                    },
+                    timeout_seconds=60,
+                    **in_vpc,  # type: ignore[arg-type]
+                    **common,  # type: ignore[arg-type]
+                ),
+                provider,
+                pulumi.ResourceOptions(parent=self),
+            )
+            permission = aws.lambda_.Permission(
+                f"{name}-rotation-invoke",
+                action="lambda:InvokeFunction",
+                function=self.rotation.function_name,
+                principal="secretsmanager.amazonaws.com",
+                source_arn=secret_arn,
+                opts=child_opts(self, provider),
+            )
+            aws.secretsmanager.SecretRotation(
+                f"{name}-rotation-schedule",
+                secret_id=secret_arn,
+                rotation_lambda_arn=self.rotation.function_arn,
+                rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
+                    automatically_after_days=env.database.secret_rotation_days
+                ),
+                # The first rotation needs a writer to log in to: wait for the instances.
+                opts=child_opts(self, provider, depends_on=[permission, *cluster.instances, *secret_ready]),
+            )
+
+        self.failover: LambdaFunction | None = None
+        self.lock_table: aws.dynamodb.Table | None = None
+        if role is ClusterRole.SECONDARY and env.failover.automated and region == env.secondary_regions[0]:
+            self._failover(name, ctx, provider, cluster, cluster_identifier, alarm_topic_arn, common)
+
+        self.register_outputs(self.outputs())
+
+    def _failover(
+        self,
+        name: str,
+        ctx: StackContext,
+        provider: aws.Provider,
+        cluster: AuroraCluster,
+        cluster_identifier: str,
+        alarm_topic_arn: pulumi.Input[str],
+        common: dict[str, Any],
+    ) -> None:
+        env, region = ctx.env, ctx.spec.region
+        global_id = str(ctx.require("globalClusterIdentifier"))
+        global_arn = ctx.require("globalClusterArn")
+        self.lock_table = aws.dynamodb.Table(
+            f"{name}-failover-lock",
+            name=f"{env.name}-aurora-{naming.short_region(region)}-failover-lock",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="global_cluster_id",
+            attributes=[aws.dynamodb.TableAttributeArgs(name="global_cluster_id", type="S")],
+            ttl=aws.dynamodb.TableTtlArgs(attribute_name="expires_at", enabled=True),
+            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
+                enabled=True, kms_key_arn=common["kms_key_arn"]
+            ),
+            tags=resource_tags(f"{env.name}-failover-lock"),
+            opts=child_opts(self, provider),
+        )
+        function_name = naming.function_name(env.name, region, "failover")
+        # Outside any VPC on purpose: it talks only to AWS APIs, one of them (CloudWatch) in
+        # the primary region, which no VPC endpoint of this region can reach.
+        self.failover = LambdaFunction(
+            f"{name}-failover",
+            LambdaFunctionArgs(
+                function_name=function_name,
+                subpackage="failover",
+                handler="lambda_src.failover.handler.handler",
+                description=f"Guarded automated failover of {global_id} to {region}"
+                + (" (dry run)" if env.failover.dry_run else ""),
+                statements=[
+                    {
+                        # GetMetricData has no resource-level permissions: AWS requires Resource "*".
+                        "Sid": "ReadHealthAndLagMetrics",
+                        "Effect": "Allow",
+                        "Action": ["cloudwatch:GetMetricData"],
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "InspectAndFailOverGlobalCluster",
+                        "Effect": "Allow",
+                        "Action": ["rds:DescribeGlobalClusters", "rds:FailoverGlobalCluster"],
+                        "Resource": [global_arn, cluster.cluster_arn],
+                    },
+                    {
+                        "Sid": "FailoverLock",
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                        "Resource": self.lock_table.arn,
+                    },
+                    {"Sid": "Notify", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": alarm_topic_arn},
+                    {
+                        "Sid": "EncryptLockAndNotifications",
+                        "Effect": "Allow",
+                        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                        "Resource": common["kms_key_arn"],
+                    },
+                ],
+                environment={
+                    "GLOBAL_CLUSTER_ID": global_id,
+                    "SECONDARY_CLUSTER_ID": cluster_identifier,
+                    "SECONDARY_CLUSTER_ARN": cluster.cluster_arn,
+                    "PRIMARY_REGION": env.primary_region,
+                    "PRIMARY_CLUSTER_ID": naming.cluster_id(env.name, env.primary_region),
+                    "ENVIRONMENT": env.name,
+                    "METRIC_NAMESPACE": HEALTH_NAMESPACE,
+                    "UNHEALTHY_MINUTES": str(env.failover.unhealthy_minutes),
+                    "RPO_BUDGET_SECONDS": str(env.failover.rpo_budget_seconds),
+                    "COOLDOWN_MINUTES": str(env.failover.cooldown_minutes),
+                    "LOCK_TABLE": self.lock_table.name,
+                    "NOTIFY_TOPIC_ARN": alarm_topic_arn,
+                    "DRY_RUN": "true" if env.failover.dry_run else "false",
+                },
+                timeout_seconds=120,
+                reserved_concurrency=1,
+                # The alarm notification arrives once; the schedule re-checks every minute.
+                schedule_minutes=1,
+                **common,
+            ),
+            provider,
+            pulumi.ResourceOptions(parent=self),
+        )
+        # Triggered by the primary's writer-health alarm notifications (cross-region SNS to
+        # Lambda); the function re-reads every fact itself.
+        primary_topic = ctx.config.get("primaryAlarmTopicArn")
+        if primary_topic:
+            aws.lambda_.Permission(
+                f"{name}-failover-from-sns",
+                action="lambda:InvokeFunction",
+                function=self.failover.function_name,
+                principal="sns.amazonaws.com",
+                source_arn=primary_topic,
+                opts=child_opts(self, provider),
+            )
+            aws.sns.TopicSubscription(
+                f"{name}-failover-subscription",
+                topic=primary_topic,
+                protocol="lambda",
+                endpoint=self.failover.function_arn,
+                region=env.primary_region,
+                opts=child_opts(self, provider),
+            )
+
+    def outputs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "health_function_arn": self.health.function_arn,
+            "health_function_name": self.health.function_name,
+        }
+        if self.rotation is not None:
+            out["rotation_function_arn"] = self.rotation.function_arn
+        if self.failover is not None:
+            out["failover_function_arn"] = self.failover.function_arn
+            out["failover_lock_table"] = self.lock_table.name if self.lock_table else None
+        return out
