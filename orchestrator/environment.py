@@ -184,6 +184,40 @@ class FailoverSettings(_Model):
     """Minimum time between two automated failovers. Defaults to 60."""
 
 
+class StateSettings(_Model):
+    backend_url: str | None = None
+    """Pulumi state backend (e.g. s3://bucket/prefix?region=us-east-1, or https://api.pulumi.com).
+    Defaults to None: a local file backend in .pulumi-state/ with a notice (first-time use)."""
+    secrets_provider: str | None = None
+    """Secrets provider of the stacks (e.g. awskms://alias/pulumi-prod?region=us-east-1).
+    Defaults to None: Pulumi Cloud's, or a passphrase (PULUMI_CONFIG_PASSPHRASE) with a file backend."""
+
+    @field_validator("backend_url")
+    @classmethod
+    def _backend(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("s3://", "file://", "https://", "gs://", "azblob://")):
+            raise RuleViolation(
+                field="state.backend_url",
+                rule="must be a Pulumi backend URL (s3://, file://, https://, gs:// or azblob://)",
+                value=value,
+                fix="use e.g. s3://my-pulumi-state/aurora?region=us-east-1",
+            )
+        return value
+
+    @field_validator("secrets_provider")
+    @classmethod
+    def _secrets(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("awskms://", "passphrase", "default", "gcpkms://",
+                                                       "azurekeyvault://", "hashivault://")):  # fmt: skip
+            raise RuleViolation(
+                field="state.secrets_provider",
+                rule="must be a Pulumi secrets provider (awskms://..., passphrase, default, ...)",
+                value=value,
+                fix="use e.g. awskms://alias/pulumi-prod?region=us-east-1",
+            )
+        return value
+
+
 class Environment(_Model):
     """One environment: one AWS account, a primary region and zero or more secondary regions."""
 
@@ -208,6 +242,8 @@ class Environment(_Model):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     dns: DnsSettings
     failover: FailoverSettings = Field(default_factory=FailoverSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    """Where the stacks' state and secrets live (see StateSettings). Defaults to a local backend."""
     expires_at: str | None = None
     """Expiry time (ISO 8601, UTC) of an ephemeral environment; the reaper destroys it after that."""
 

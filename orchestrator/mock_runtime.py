@@ -19,7 +19,7 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from orchestrator.environment import PROJECT_NAME
 from orchestrator.topology import encode_config
@@ -333,6 +333,7 @@ def run_program(
 def _run_program(
     stack: str, account_id: str, config: Mapping[str, Any], program: Callable[[], Mapping[str, Any]]
 ) -> StackRun:
+    _ensure_event_loop()  # worker threads of the orchestrator have none of their own
     mocks = PlanMocks(account_id=account_id, stack=stack)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT_NAME, stack=stack, preview=False, monitor=monitor)
