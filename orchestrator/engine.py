@@ -99,12 +99,14 @@ class Orchestrator:
         progress: Progress = _ignore,
         live: LiveView | None = None,
         max_parallel: int = 8,
+        extra_tags: Mapping[str, str] | None = None,
     ) -> None:
         self.env = env
         self.runner = runner
         self.progress = progress
         self.live = live
         self.max_parallel = max_parallel
+        self.extra_tags = dict(extra_tags or {})
         self._running: set[str] = set()
         self._running_lock = threading.Lock()
 
@@ -119,7 +121,7 @@ class Orchestrator:
         tags = {ENV_TAG: self.env.name, ROLE_TAG: spec.role.value, POLICY_TAG: self.env.deletion_policy.value}
         if self.env.expires_at:
             tags[EXPIRES_TAG] = self.env.expires_at
-        return tags
+        return {**self.extra_tags, **tags}
 
     def check_writer_location(self) -> None:
         if self.live is None or not self.env.is_global:
