@@ -1,0 +1,1 @@
+"""Bootstrap Lambda: creates the application database, its users and the migration bookkeeping."""

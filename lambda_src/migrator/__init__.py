@@ -1,0 +1,1 @@
+"""Migrator Lambda: applies this environment's published schema migrations (status, migrate, repair)."""

@@ -1,0 +1,429 @@
+"""Apply versioned migrations to one database, with checksums, a lock and a failure record.
+
+MySQL commits every DDL statement on its own, so a migration cannot be rolled back as a
+whole. Instead each migration is recorded as ``running`` before its first statement,
+``applied`` after its last, and ``failed`` (with the statement and the error) when one
+fails. A ``failed`` or ``running`` record blocks every later run until an operator has
+put the database right and called ``repair``, which clears the record so the next run
+applies that migration again from its first statement.
+
+All functions take an open pymysql connection whose current database is the
+application database; the bookkeeping table is created there by the bootstrap function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import pymysql
+
+from lambda_src.common.errors import LambdaCodeError
+from lambda_src.migrator.errors import (
+    ChecksumMismatch,
+    HistoryMismatch,
+    LockNotAcquired,
+    MigrationBlocked,
+    MigrationFailed,
+    MigrationSetError,
+    NotBootstrapped,
+    RepairRefused,
+)
+from lambda_src.migrator.manifest import Migration, MigrationSet, label
+
+TABLE = "schema_migrations"
+LOCK_PREFIX = "schema_migrations:"
+APPLIED, FAILED, RUNNING = "applied", "failed", "running"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of the bookkeeping table."""
+
+    version: int
+    description: str
+    filename: str
+    sha256: str
+    status: str
+    statements_total: int
+    statements_done: int
+    failed_statement: str | None
+    failed_line: int | None
+    error: str | None
+    applied_by: str
+    started_at: str
+    finished_at: str | None
+
+    @property
+    def label(self) -> str:
+        return label(self.version)
+
+    def describe_block(self) -> str:
+        at = f"statement {self.statements_done + 1} of {self.statements_total}"
+        if self.status == FAILED:
+            line = f" (line {self.failed_line})" if self.failed_line else ""
+            what = f"failed at {at}{line}: {self.failed_statement!r}: {self.error}"
+        else:
+            what = (
+                f"was interrupted at {at} (run started {self.started_at} by {self.applied_by} never finished)"
+            )
+        return (
+            f"{self.filename} {what}. Earlier statements of it are in effect (MySQL DDL is not "
+            f"transactional). Put the database right by hand, then run repair for version {self.version}; "
+            "the next migrate applies it again from its first statement"
+        )
+
+
+def lock_name(database: str) -> str:
+    """GET_LOCK names are server-wide and at most 64 characters: one lock per database."""
+    name = LOCK_PREFIX + database
+    return name if len(name) <= 64 else LOCK_PREFIX + hashlib.sha256(database.encode()).hexdigest()[:40]
+
+
+def current_database(conn: pymysql.Connection) -> str:
+    with conn.cursor() as cur:
+        cur.execute("SELECT DATABASE()")
+        row = cur.fetchone()
+    if not row or not row[0]:
+        raise NotBootstrapped("the connection has no current database; connect to the application database")
+    return str(row[0])
+
+
+def read_history(conn: pymysql.Connection) -> list[Record]:
+    """Bookkeeping rows in version order; NotBootstrapped when the table is missing."""
+    columns = ", ".join(Record.__dataclass_fields__)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {columns} FROM {TABLE} ORDER BY version")  # noqa: S608 - fixed names
+            rows = cur.fetchall()
+    except pymysql.err.ProgrammingError as exc:
+        if exc.args and exc.args[0] == 1146:  # ER_NO_SUCH_TABLE
+            raise NotBootstrapped(
+                f"table {current_database(conn)}.{TABLE} does not exist: the bootstrap function creates it "
+                "at deploy (infra up)"
+            ) from exc
+        raise
+    names = list(Record.__dataclass_fields__)
+    values: list[dict[str, Any]] = [
+        {k: _text(v) if isinstance(v, datetime) else v for k, v in zip(names, row, strict=True)}
+        for row in rows
+    ]
+    return [Record(**v) for v in values]
+
+
+def applied_version(history: list[Record]) -> int:
+    return max((r.version for r in history if r.status == APPLIED), default=0)
+
+
+def plan(
+    history: list[Record], migrations: MigrationSet, *, target_version: int | None = None
+) -> list[Migration]:
+    """Pending migrations, in order, after every safety check; raise naming the migration otherwise."""
+    blocking = [r for r in history if r.status != APPLIED]
+    if blocking:
+        raise MigrationBlocked(blocking[0].describe_block())
+    verify(history, migrations)
+    current = applied_version(history)
+    pending = _not_applied(history, migrations)
+    if target_version is not None:
+        if target_version < current:
+            raise HistoryMismatch(
+                f"target {label(target_version)} is below the applied version {label(current)}: "
+                "migrations are never undone; write a new migration instead"
+            )
+        if target_version > migrations.latest_version:
+            raise MigrationSetError(
+                f"target {label(target_version)} is not in the migration set "
+                f"(latest {label(migrations.latest_version)})"
+            )
+        pending = [m for m in pending if m.version <= target_version]
+    return pending
+
+
+def verify(history: list[Record], migrations: MigrationSet) -> None:
+    """Every applied record matches the set (same file, same checksum) and the history has no gap."""
+    published = migrations.by_version()
+    for record in (r for r in history if r.status == APPLIED):
+        migration = published.get(record.version)
+        if migration is None:
+            raise HistoryMismatch(
+                f"{record.filename} is applied in the database but missing from the migration set "
+                f"(latest {label(migrations.latest_version)}); publish a set that contains it"
+            )
+        if migration.sha256 != record.sha256:
+            raise ChecksumMismatch(
+                f"{migration.filename} changed after it was applied: applied sha256 {record.sha256}, "
+                f"now sha256 {migration.sha256}. Applied migrations must never change; put the change "
+                "in a new migration"
+            )
+        if migration.filename != record.filename:
+            raise HistoryMismatch(
+                f"{label(record.version)} was applied as {record.filename} "
+                f"but is now named {migration.filename}"
+            )
+    pending = _not_applied(history, migrations)
+    current = applied_version(history)
+    if pending and pending[0].version < current:
+        raise HistoryMismatch(
+            f"{pending[0].filename} is not applied but {label(current)} is: the database's history has a gap"
+        )
+
+
+def _not_applied(history: list[Record], migrations: MigrationSet) -> list[Migration]:
+    applied = {r.version for r in history if r.status == APPLIED}
+    return [m for m in migrations.migrations if m.version not in applied]
+
+
+def status(conn: pymysql.Connection, migrations: MigrationSet | None) -> dict[str, Any]:
+    """Applied history, pending migrations and any problem, without changing anything."""
+    history = read_history(conn)
+    database = current_database(conn)
+    problems: list[str] = []
+    blocked = next((r for r in history if r.status != APPLIED), None)
+    if blocked is not None:
+        problems.append(f"MigrationBlocked: {blocked.describe_block()}")
+    pending: list[Migration] = []
+    if migrations is not None:
+        pending = _not_applied(history, migrations)
+        try:
+            verify(history, migrations)
+        except (ChecksumMismatch, HistoryMismatch) as exc:
+            problems.append(f"{type(exc).__name__}: {exc}")
+    with conn.cursor() as cur:
+        cur.execute("SELECT IS_USED_LOCK(%s)", (lock_name(database),))
+        holder = cur.fetchone()
+    return {
+        "action": "status",
+        "database": database,
+        "version": applied_version(history),
+        "applied": [asdict(r) for r in history if r.status == APPLIED],
+        "blocked_by": asdict(blocked) if blocked else None,
+        "pending": [_brief(m) for m in pending],
+        "latest_version": migrations.latest_version if migrations is not None else None,
+        "in_progress": bool(holder and holder[0]),
+        "problems": problems,
+    }
+
+
+def migrate(
+    conn: pymysql.Connection,
+    migrations: MigrationSet,
+    *,
+    target_version: int | None = None,
+    dry_run: bool = False,
+    lock_timeout: float = 10.0,
+    applied_by: str = "migrator",
+    on_finish: Callable[[int], None] | None = None,
+    reconnect: Callable[[], pymysql.Connection] | None = None,
+    log: Callable[..., None] | None = None,
+) -> dict[str, Any]:
+    """Apply pending migrations in order under the database lock.
+
+    ``on_finish(version)`` runs while the lock is still held, after success and after a
+    failure, so the published version never goes backwards under concurrent runs.
+    ``reconnect()`` opens a new connection to record a failure when a statement's
+    connection was lost (read timeout, network); without it such a migration keeps its
+    ``running`` record, which blocks further runs just the same.
+    """
+    database = current_database(conn)
+    if dry_run:
+        history = read_history(conn)
+        pending = plan(history, migrations, target_version=target_version)
+        return _result(database, history, [], pending, dry_run=True)
+    with DatabaseLock(conn, lock_name(database), lock_timeout):
+        history = read_history(conn)
+        pending = plan(history, migrations, target_version=target_version)
+        applied: list[dict[str, Any]] = []
+        version = applied_version(history)
+        try:
+            for migration in pending:
+                started = time.monotonic()
+                _apply_one(conn, migration, applied_by, reconnect)
+                version = migration.version
+                applied.append({**_brief(migration), "ms": round((time.monotonic() - started) * 1000)})
+                if log:
+                    log("migration applied", version=migration.version, migration=migration.filename)
+        except BaseException:
+            # The failure is the headline: reporting the version must not replace it.
+            with contextlib.suppress(Exception):
+                if on_finish is not None:
+                    on_finish(version)
+            raise
+        if on_finish is not None:
+            on_finish(version)
+        return _result(database, read_history(conn), applied, [], dry_run=False)
+
+
+def repair(
+    conn: pymysql.Connection, version: int, *, dry_run: bool = False, lock_timeout: float = 10.0
+) -> dict[str, Any]:
+    """Clear a failed or interrupted record so the next migrate applies it again."""
+    database = current_database(conn)
+    with DatabaseLock(conn, lock_name(database), lock_timeout):
+        record = next((r for r in read_history(conn) if r.version == version), None)
+        if record is None:
+            raise RepairRefused(f"{label(version)} has no record in {database}.{TABLE}: nothing to repair")
+        if record.status == APPLIED:
+            raise RepairRefused(
+                f"{record.filename} is applied; repair only clears a failed or interrupted migration"
+            )
+        if not dry_run:
+            with conn.cursor() as cur:
+                cur.execute(f"DELETE FROM {TABLE} WHERE version = %s AND status <> %s", (version, APPLIED))  # noqa: S608
+    return {
+        "action": "repair",
+        "database": database,
+        "dry_run": dry_run,
+        "cleared": asdict(record),
+        "next": f"migrate applies {record.filename} again from its first statement",
+    }
+
+
+class DatabaseLock:
+    """GET_LOCK held by this session: the server releases it if the session dies (no stale lock)."""
+
+    def __init__(self, conn: pymysql.Connection, name: str, timeout: float) -> None:
+        self.conn, self.name, self.timeout = conn, name, timeout
+
+    def __enter__(self) -> DatabaseLock:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT GET_LOCK(%s, %s)", (self.name, self.timeout))
+            row = cur.fetchone()
+            if row and row[0] == 1:
+                return self
+            cur.execute("SELECT IS_USED_LOCK(%s)", (self.name,))
+            holder = cur.fetchone()
+        raise LockNotAcquired(
+            f"another migration holds the lock {self.name!r} (connection id {holder[0] if holder else '?'}); "
+            f"waited {self.timeout:g} s. Run again when it has finished"
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.conn.open:
+            return  # the server released the lock with the session
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT RELEASE_LOCK(%s)", (self.name,))
+        except pymysql.MySQLError:
+            pass  # the lock is released with the session when the connection closes
+
+
+def _apply_one(
+    conn: pymysql.Connection,
+    migration: Migration,
+    applied_by: str,
+    reconnect: Callable[[], pymysql.Connection] | None,
+) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {TABLE} (version, description, filename, sha256, status, statements_total, "  # noqa: S608
+            "statements_done, applied_by, started_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, 0, %s, UTC_TIMESTAMP(6))",
+            (
+                migration.version,
+                migration.description,
+                migration.filename,
+                migration.sha256,
+                RUNNING,
+                len(migration.statements),
+                applied_by[:255],
+            ),
+        )
+    for statement in migration.statements:
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement.sql)  # no args: '%' in the SQL is not a placeholder
+        except (pymysql.MySQLError, OSError) as exc:
+            error = _error_text(exc)
+            not_recorded = _record_failure(conn, reconnect, migration, statement.sql, statement.line, error)
+            raise MigrationFailed(
+                f"{migration.filename} failed at statement {statement.index} of {len(migration.statements)} "
+                f"(line {statement.line}): {statement.sql!r}: {error}. "
+                + (
+                    "Recorded as failed; it blocks further runs until repaired"
+                    if not_recorded is None
+                    else f"Could not record the failure ({not_recorded}); "
+                    "its 'running' record blocks further runs"
+                )
+            ) from exc
+        with conn.cursor() as cur:
+            cur.execute(
+                f"UPDATE {TABLE} SET statements_done = %s WHERE version = %s",  # noqa: S608
+                (statement.index, migration.version),
+            )
+    with conn.cursor() as cur:
+        cur.execute(
+            f"UPDATE {TABLE} SET status = %s, finished_at = UTC_TIMESTAMP(6) WHERE version = %s",  # noqa: S608
+            (APPLIED, migration.version),
+        )
+
+
+def _record_failure(
+    conn: pymysql.Connection,
+    reconnect: Callable[[], pymysql.Connection] | None,
+    migration: Migration,
+    sql: str,
+    line: int,
+    error: str,
+) -> str | None:
+    """Mark the record failed; None when recorded, else why it could not be (it stays 'running')."""
+    target = conn
+    try:
+        if not conn.open:  # pymysql closes a connection that timed out or broke
+            if reconnect is None:
+                return "the connection was lost"
+            target = reconnect()
+        with target.cursor() as cur:
+            cur.execute(
+                f"UPDATE {TABLE} SET status = %s, failed_statement = %s, failed_line = %s, error = %s, "  # noqa: S608
+                "finished_at = UTC_TIMESTAMP(6) WHERE version = %s",
+                (FAILED, sql, line, error[:4000], migration.version),
+            )
+    except (pymysql.MySQLError, OSError, LambdaCodeError) as exc:
+        return _error_text(exc)
+    finally:
+        if target is not conn:
+            target.close()
+    return None
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, pymysql.MySQLError) and len(exc.args) == 2 and isinstance(exc.args[0], int):
+        return f"MySQL error {exc.args[0]}: {exc.args[1]}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _brief(migration: Migration) -> dict[str, Any]:
+    return {
+        "version": migration.version,
+        "filename": migration.filename,
+        "sha256": migration.sha256,
+        "statements": len(migration.statements),
+    }
+
+
+def _result(
+    database: str,
+    history: list[Record],
+    applied: list[dict[str, Any]],
+    pending: list[Migration],
+    *,
+    dry_run: bool,
+) -> dict[str, Any]:
+    return {
+        "action": "migrate",
+        "database": database,
+        "dry_run": dry_run,
+        "version": applied_version(history),
+        "applied": applied,
+        "pending": [_brief(m) for m in pending],
+    }
+
+
+def _text(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds") + "Z"
