@@ -1,4 +1,4 @@
-"""Master credentials: a generated password in our own Secrets Manager secret.
+"""Database credentials: a generated password in our own Secrets Manager secret.
 
 AWS does not support RDS-managed master passwords for clusters in a global database
 (AWS_FACTS.md), so the password is generated (pulumi-random), stored in a secret encrypted
@@ -26,7 +26,7 @@ PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?.,~^"
 
 
 @dataclass(frozen=True, kw_only=True)
-class MasterCredentialsArgs:
+class CredentialsArgs:
     secret_name: str
     """Secrets Manager secret name (e.g. aurora/prod/master). Required."""
     username: str
@@ -41,16 +41,16 @@ class MasterCredentialsArgs:
     """Days a deleted secret can be restored (0 deletes at once: ephemeral). Defaults to 7."""
 
 
-class MasterCredentials(pulumi.ComponentResource):
+class Credentials(pulumi.ComponentResource):
     secret_arn: pulumi.Output[str]
     secret_name: pulumi.Output[str]
     password: pulumi.Output[str]
     replica_regions: Sequence[str]
 
     def __init__(
-        self, name: str, args: MasterCredentialsArgs, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: CredentialsArgs, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("aurora:credentials:MasterCredentials", name, None, opts)
+        super().__init__("aurora:credentials:Credentials", name, None, opts)
         generated = random.RandomPassword(
             f"{name}-password",
             length=args.password_length,
@@ -65,7 +65,7 @@ class MasterCredentials(pulumi.ComponentResource):
         self.secret = aws.secretsmanager.Secret(
             f"{name}-secret",
             name=args.secret_name,
-            description=f"Aurora master credentials ({args.username}); rotated by the rotation function",
+            description=f"Aurora credentials of {args.username}",
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=args.recovery_window_days,
             replicas=[
@@ -84,6 +84,21 @@ class MasterCredentials(pulumi.ComponentResource):
         self._name = name
         self.register_outputs({"secret_arn": self.secret_arn, "secret_name": self.secret_name})
 
+    def store_user(self) -> aws.secretsmanager.SecretVersion:
+        """Write the first version as {"username", "password"} (application users)."""
+        value = pulumi.Output.json_dumps({"username": self._args.username, "password": self.password})
+        return self._initial_version(value)
+
+    def _initial_version(self, value: pulumi.Input[str]) -> aws.secretsmanager.SecretVersion:
+        # Write-only: the provider never reads the value back, so rotation is never undone.
+        return aws.secretsmanager.SecretVersion(
+            f"{self._name}-initial-version",
+            secret_id=self.secret.id,
+            secret_string_wo=pulumi.Output.secret(value),
+            secret_string_wo_version=1,
+            opts=child_opts(self, self._provider),
+        )
+
     def store_connection(
         self, *, host: pulumi.Input[str], port: pulumi.Input[int], dbname: str, cluster_identifier: pulumi.Input[str]
     ) -> aws.secretsmanager.SecretVersion:
@@ -99,10 +114,4 @@ class MasterCredentials(pulumi.ComponentResource):
                 "dbClusterIdentifier": cluster_identifier,
             }
         )
-        return aws.secretsmanager.SecretVersion(
-            f"{self._name}-initial-version",
-            secret_id=self.secret.id,
-            secret_string_wo=pulumi.Output.secret(value),
-            secret_string_wo_version=1,
-            opts=child_opts(self, self._provider),
-        )
+        return self._initial_version(value)

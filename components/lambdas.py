@@ -13,7 +13,7 @@ import pulumi_aws as aws
 
 from components import naming
 from components.aurora import AuroraCluster, ClusterRole
-from components.credentials import MasterCredentials
+from components.credentials import Credentials
 from components.lambda_function import DependencyLayer, LambdaFunction, LambdaFunctionArgs
 from components.monitoring import HEALTH_NAMESPACE
 from components.network import Network
@@ -24,9 +24,15 @@ if TYPE_CHECKING:
     from components.stack_programs import StackContext
 
 
-def secret_read_statements(secret_arn: Any, key_arn: Any, region: str) -> list[dict[str, Any]]:
+def secret_read_statements(secret_arns: Any, key_arn: Any, region: str) -> list[dict[str, Any]]:
+    """Read exactly these secrets (one ARN or a list) and decrypt them through Secrets Manager."""
     return [
-        {"Sid": "ReadCredentialsSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arn},
+        {
+            "Sid": "ReadCredentialsSecret",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": secret_arns,
+        },
         {
             "Sid": "DecryptCredentialsSecret",
             "Effect": "Allow",
@@ -52,14 +58,17 @@ class RegionalLambdas(pulumi.ComponentResource):
         secret_arn: pulumi.Input[str],
         secrets_kms_key_arn: pulumi.Input[str],
         alarm_topic_arn: pulumi.Input[str],
-        credentials: MasterCredentials | None,
+        credentials: Credentials | None,
         secret_ready: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("aurora:lambda:RegionalLambdas", name, None, opts)
         env, region = ctx.env, ctx.spec.region
         short = naming.short_region(region)
-        layer = DependencyLayer(f"{name}-deps", f"{env.name}-aurora-{short}-deps", provider, pulumi.ResourceOptions(parent=self))
+        layer = DependencyLayer(
+            f"{name}-deps", f"{env.name}-aurora-{short}-deps", provider, pulumi.ResourceOptions(parent=self)
+        )
+        self.layer_arn = layer.arn
         common = {
             "layer_arn": layer.arn,
             "kms_key_arn": kms_key_arn,

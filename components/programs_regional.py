@@ -8,7 +8,8 @@ import pulumi
 
 from components import naming
 from components.aurora import AuroraCluster, AuroraClusterArgs, ClusterRole
-from components.credentials import MasterCredentials, MasterCredentialsArgs
+from components.credentials import Credentials, CredentialsArgs
+from components.database_setup import DatabaseSetup, version_parameter_name
 from components.kms import RegionalKey, RegionalKeyArgs
 from components.lambdas import RegionalLambdas
 from components.monitoring import RegionalAlarms, RegionalAlarmsArgs
@@ -59,7 +60,7 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         role = ClusterRole.PRIMARY if spec.role is Role.PRIMARY else ClusterRole.SECONDARY
     else:
         role = ClusterRole.REGIONAL
-    credentials: MasterCredentials | None = None
+    credentials: Credentials | None = None
     secrets_key: RegionalKey | None = None
     if role is not ClusterRole.SECONDARY:
         secrets_key = RegionalKey(
@@ -76,9 +77,9 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
             ),
             provider,
         )
-        credentials = MasterCredentials(
+        credentials = Credentials(
             f"{env.name}-master",
-            MasterCredentialsArgs(
+            CredentialsArgs(
                 secret_name=naming.secret_name(env.name, "master"),
                 username=env.database.master_username,
                 kms_key_arn=secrets_key.key_arn,
@@ -180,6 +181,24 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         secret_ready=[initial_version] if credentials is not None else [],
     )
 
+    setup: DatabaseSetup | None = None
+    if credentials is not None and secrets_key is not None:
+        setup = DatabaseSetup(
+            f"{prefix}-database",
+            env=env,
+            region=region,
+            provider=provider,
+            network=network,
+            kms_key_arn=key.key_arn,
+            secrets_key_arn=secrets_key.key_arn,
+            secrets_replica_key_arns=secrets_key.replica_arns,
+            master_secret_arn=credentials.secret_arn,
+            writer_endpoint=cluster.writer_endpoint,
+            layer_arn=lambdas.layer_arn,
+            alarm_topic_arn=alarms.topic_arn,
+            ready=[initial_version, *cluster.instances],
+        )
+
     outputs: dict[str, Any] = {
         "region": region,
         "role": spec.role.value,
@@ -209,6 +228,11 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
             lambda arn: {r: replica_secret_arn(arn, r) for r in env.secondary_regions}
         )
         outputs["secrets_kms_replica_arns"] = secrets_key.replica_arns
+    if setup is not None:
+        outputs["user_secret_arns"] = setup.user_secret_arns
+        outputs["migrator_function_name"] = setup.migrator_function_name
+        outputs["migrations_bucket"] = setup.migrations_bucket
+        outputs["schema_version_parameter"] = version_parameter_name(env)
     else:
         outputs["master_secret_arn"] = secret_arn
         outputs["secrets_kms_key_arn"] = secret_key_arn

@@ -106,8 +106,8 @@ def check_secondary_regions(field: str, primary: str, secondaries: Sequence[str]
 
 # --- Accounts and IAM ----------------------------------------------------------------------
 
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_ROLE_ARN = re.compile(r"^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):role/[\w+=,.@\-/]{1,512}$")
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+_ROLE_ARN = re.compile(r"^arn:(aws|aws-us-gov|aws-cn):iam::([0-9]{12}):role/[A-Za-z0-9_+=,.@\-/]{1,512}$")
 
 
 def check_account_id(field: str, value: str) -> str:
@@ -205,7 +205,7 @@ def check_no_overlap(field: str, claims: Iterable[CidrClaim]) -> None:
                     field=field,
                     rule="VPC CIDR blocks must not overlap across the regions and environments "
                     "of one organisation",
-                    value=f"{claim.environment}/{claim.region} {claim.cidr} overlaps "
+                    value=f"{claim.environment}/{claim.region} {claim.cidr} ({claim.source}) overlaps "
                     f"{other.environment}/{other.region} {other.cidr} ({other.source})",
                     fix="choose a block no other environment or region uses",
                 )
@@ -387,6 +387,62 @@ def check_backup_window(field: str, value: str) -> str:
             source="RDS API Reference, CreateDBCluster PreferredBackupWindow",
         )
     return value
+
+
+_MAINTENANCE = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEK = 7 * 24 * 60
+
+
+def _maintenance_minutes(value: str) -> tuple[int, int]:
+    match = _MAINTENANCE.fullmatch(value)
+    assert match is not None
+    d1, h1, m1, d2, h2, m2 = match.groups()
+    start = _DAYS.index(d1) * 1440 + int(h1) * 60 + int(m1)
+    end = _DAYS.index(d2) * 1440 + int(h2) * 60 + int(m2)
+    return start, end
+
+
+def check_maintenance_window(field: str, value: str) -> str:
+    if not _MAINTENANCE.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="maintenance window is ddd:hh24:mi-ddd:hh24:mi in UTC (days mon..sun)",
+            value=value,
+            fix="use e.g. sun:04:30-sun:05:30",
+            source="RDS API Reference, CreateDBCluster PreferredMaintenanceWindow",
+        )
+    start, end = _maintenance_minutes(value)
+    if (end - start) % _WEEK < 30:
+        raise RuleViolation(
+            field=field,
+            rule="the maintenance window must be at least 30 minutes",
+            value=value,
+            fix="widen it, e.g. sun:04:30-sun:05:30",
+            source="RDS API Reference, CreateDBCluster PreferredMaintenanceWindow",
+        )
+    return value
+
+
+def check_windows_disjoint(field: str, backup: str, maintenance: str) -> None:
+    """The daily backup window must not overlap the weekly maintenance window."""
+    b = _WINDOW.fullmatch(backup)
+    assert b is not None
+    b_start = int(b.group(1)) * 60 + int(b.group(2))
+    b_len = (int(b.group(3)) * 60 + int(b.group(4)) - b_start) % 1440
+    m_start, m_end = _maintenance_minutes(maintenance)
+    m_len = (m_end - m_start) % _WEEK
+    for day in range(7):
+        start = day * 1440 + b_start
+        for shift in (0, _WEEK):
+            if start < m_start + shift + m_len and m_start + shift < start + b_len:
+                raise RuleViolation(
+                    field=field,
+                    rule="the backup window must not overlap the maintenance window",
+                    value=f"backup {backup}, maintenance {maintenance}",
+                    fix="move one of them, e.g. backup 03:00-04:00 and maintenance sun:04:30-sun:05:30",
+                    source="RDS API Reference, CreateDBCluster PreferredBackupWindow",
+                )
 
 
 # Aurora replicas: a cluster has 1 writer + up to 15 replicas (AWS_FACTS.md).

@@ -30,8 +30,11 @@ from orchestrator.environment import (
 )
 from orchestrator.engine import Interrupted, Orchestrator, RunReport, WriterMovedError
 from orchestrator.runner import ProgressEvent, StackOperationError
+from orchestrator.schema import EnvironmentStatus as SchemaEnvironmentStatus
+from orchestrator.schema import PromotionPlan as SchemaPromotionPlan
 
 if TYPE_CHECKING:
+    from orchestrator.db_ops import SchemaTarget
     from orchestrator.engine import LiveView
     from orchestrator.runner import StackRunner
 
@@ -237,6 +240,9 @@ def up(
     yes: YesOption = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Refresh each stack's state before updating.")] = False,
     target_stack: TargetOption = None,
+    skip_migrations: Annotated[
+        bool, typer.Option("--skip-migrations", help="Don't apply the repository's migrations after deploying (dev).")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Deploy: the primary stack, then every secondary in parallel (GlobalClusterIdentifier and
@@ -245,7 +251,20 @@ def up(
     environment = resolve_environment(env, env_file)
     _confirm_protected(environment, "deploy to it", yes)
     orch = _orchestrator(environment, json_output, check_writer=True)
-    _finish(_run(lambda: orch.up(target_stack=target_stack, refresh=refresh)), json_output)
+    report = _run(lambda: orch.up(target_stack=target_stack, refresh=refresh))
+    if report.ok and environment.database.schema_source == "repository" and not skip_migrations and not target_stack:
+        # The environment where the repository's migrations enter the chain is usable the moment
+        # `up` finishes: bootstrap ran inside the deployment, the schema is applied here.
+        err(f"applying the repository's migrations to {environment.name} (skip with --skip-migrations)")
+        apply_repository_migrations(environment)
+    _finish(report, json_output)
+
+
+def apply_repository_migrations(env: Environment) -> None:
+    """`infra db migrate` for the repository-sourced environment. Tests replace this function."""
+    from orchestrator import db_ops
+
+    _schema_call(lambda: db_ops.migrate(make_schema_target(env), progress=err))
 
 
 @app.command()
@@ -360,6 +379,132 @@ def ephemeral_reap(
             typer.echo(f"{o.env}: {status}")
     if any(o.error for o in outcomes):
         raise typer.Exit(code=EXIT_FAILED)
+
+
+# --- Schema ----------------------------------------------------------------------------------
+
+db_app = typer.Typer(
+    help="Schema: status per environment, migrate, promote dev -> staging -> prod (pull model).",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+RoleArnOption = Annotated[
+    str | None,
+    typer.Option("--role-arn", help="Role to assume in the environment's account (default: your credentials)."),
+]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
+
+
+def make_schema_target(env: Environment, role_arn: str | None = None) -> SchemaTarget:
+    """Clients on the environment's account. Tests replace this function."""
+    from orchestrator.db_ops import target_for
+
+    return target_for(env, role_arn=role_arn)
+
+
+def _schema_call(call: Callable[[], object]) -> object:
+    from orchestrator.live import LiveError
+    from orchestrator.schema import SchemaError
+
+    try:
+        return call()
+    except (SchemaError, LiveError) as exc:
+        err(f"error: {exc}")
+        err("Nothing was changed by this command beyond what it reports above.")
+        raise typer.Exit(code=EXIT_FAILED) from None
+
+
+def _emit(doc: object, text: str, json_output: bool) -> None:
+    if json_output:
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    else:
+        typer.echo(text)
+
+
+@db_app.command("status")
+def db_status(
+    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="Environment(s); default: dev, staging, prod.")] = None,
+    role_arn: RoleArnOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Applied schema version, pending and blocking migrations, per environment."""
+    names = env or ["dev", "staging", "prod"]
+    docs: list[dict[str, object]] = []
+    lines: list[str] = []
+    for name in names:
+        environment = resolve_environment(name, None)
+        status = _schema_call(lambda e=environment: make_schema_target(e, role_arn).status())
+        assert isinstance(status, SchemaEnvironmentStatus)
+        docs.append({"env": name, **status.raw})
+        blocked = status.blocked_by
+        lines.append(
+            f"{name:10s} version {status.version:4d}  pending {list(status.pending) or 'none'}"
+            + (f"  BLOCKED by {blocked.get('status')} {blocked.get('filename')}: {blocked.get('error')}" if blocked else "")
+        )
+    _emit(docs, "\n".join(lines), json_output)
+
+
+@db_app.command("migrate")
+def db_migrate(
+    env: EnvOption = None,
+    env_file: EnvFileOption = None,
+    dry_run: DryRunOption = False,
+    role_arn: RoleArnOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Apply pending migrations. In the repository-sourced environment (dev) this first publishes
+    the repository's migrations; elsewhere it applies what was promoted to it."""
+    from orchestrator import db_ops
+
+    environment = resolve_environment(env, env_file)
+    target = make_schema_target(environment, role_arn)
+    result = _schema_call(lambda: db_ops.migrate(target, dry_run=dry_run, progress=err))
+    assert isinstance(result, dict)
+    plan = result.get("plan") or {}
+    text = (
+        f"{environment.name}: would publish {len(plan.get('publish', []))} and apply "
+        f"{[m['filename'] for m in plan.get('to_apply', [])]}"
+        if dry_run and plan
+        else f"{environment.name}: done"
+    )
+    _emit(result, text, json_output)
+
+
+@db_app.command("promote")
+def db_promote(
+    from_env: Annotated[str, typer.Option("--from", help="Source environment (its applied history is promoted).")],
+    to_env: Annotated[str, typer.Option("--to", help="Target environment.")],
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    role_arn: Annotated[
+        str | None, typer.Option("--role-arn", help="Role to assume in the TARGET environment's account.")
+    ] = None,
+    source_role_arn: Annotated[
+        str | None, typer.Option("--source-role-arn", help="Role to assume in the SOURCE environment's account.")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Apply to the target exactly the migrations already applied in the source, in order, after
+    verifying their checksums. A protected target (prod) asks for confirmation."""
+    from orchestrator import db_ops
+
+    source_env = resolve_environment(from_env, None)
+    target_env = resolve_environment(to_env, None)
+    source = make_schema_target(source_env, source_role_arn)
+    target = make_schema_target(target_env, role_arn)
+    plan = _schema_call(lambda: db_ops.plan_promote(source, target))
+    assert isinstance(plan, SchemaPromotionPlan)
+    names = [m.filename for m in plan.to_apply]
+    if dry_run or not names:
+        _emit(
+            {"plan": plan.to_dict(), "applied": None},
+            f"{from_env} -> {to_env}: {'would apply ' + ', '.join(names) if names else 'nothing to apply'}",
+            json_output,
+        )
+        return
+    _confirm_protected(target_env, f"apply {', '.join(names)} to it", yes)
+    result = _schema_call(lambda: db_ops.promote(plan, target, progress=err))
+    _emit(result, f"{from_env} -> {to_env}: applied {', '.join(names)}", json_output)
 
 
 def main() -> None:

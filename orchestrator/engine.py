@@ -11,7 +11,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from orchestrator.environment import Environment, checked_in_environment_names
+from orchestrator.environment import Environment, needs_embedded_definition
 from orchestrator.runner import ProgressEvent, StackOperationError, StackResult, StackRunner
 from orchestrator.topology import StackSpec, stack_by_name, stack_config, stacks_for, waves
 
@@ -115,7 +115,7 @@ class Orchestrator:
     @property
     def embed_definition(self) -> bool:
         """Environments that are not checked in (ephemeral ones) travel inside stack config."""
-        return self.env.name not in checked_in_environment_names()
+        return needs_embedded_definition(self.env)
 
     def stack_tags(self, spec: StackSpec) -> dict[str, str]:
         tags = {ENV_TAG: self.env.name, ROLE_TAG: spec.role.value, POLICY_TAG: self.env.deletion_policy.value}

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
@@ -83,11 +83,22 @@ class DatabaseSettings(_Model):
     """CloudWatch log exports. Defaults to audit, error, slowquery."""
     secret_rotation_days: Annotated[int, Field(strict=True)] = 30
     """Master secret rotation interval in days (1-1000). Defaults to 30."""
+    schema_source: Literal["repository", "promotion"] = "promotion"
+    """Where this environment's migrations come from: "repository" (the first environment of the
+    chain, dev: `infra up` and `infra db migrate` publish the repository's files) or "promotion"
+    (`infra db promote --from <env>` publishes exactly what that environment applied). Defaults
+    to promotion."""
 
     @field_validator("database_name", "master_username")
     @classmethod
     def _identifier(cls, value: str, info: Any) -> str:
-        if not value.isidentifier() or not value.isascii() or len(value) > 16 or value.lower() in {"admin", "rdsadmin"}:
+        if (
+            not value.isidentifier()
+            or not value.isascii()
+            or not value[:1].isalpha()
+            or len(value) > 16
+            or value.lower() in {"admin", "rdsadmin"}
+        ):
             raise RuleViolation(
                 field=f"database.{info.field_name}",
                 rule="must be 1-16 ASCII letters, digits or underscores, start with a letter, and not be a "
@@ -353,6 +364,8 @@ class Environment(_Model):
         aws_rules.check_instance_count("database.instance_count", db.instance_count, protected=self.protected)
         aws_rules.check_backup_retention("database.backup_retention_days", db.backup_retention_days)
         aws_rules.check_backup_window("database.backup_window", db.backup_window)
+        aws_rules.check_maintenance_window("database.maintenance_window", db.maintenance_window)
+        aws_rules.check_windows_disjoint("database.backup_window", db.backup_window, db.maintenance_window)
         aws_rules.check_backtrack("database.backtrack_hours", self.backtrack_hours, global_database=self.is_global)
 
     def _check_monitoring(self) -> None:
@@ -475,6 +488,18 @@ def load_environment_file(path: Path, *, check_organisation: bool = True) -> Env
     if check_organisation:
         check_against_organisation(env, path)
     return env
+
+
+def needs_embedded_definition(env: Environment) -> bool:
+    """True when the stack programs can't find this exact definition in environments/<name>.yaml
+    (an --env-file, an edited copy, an ephemeral environment): it then travels in stack config."""
+    path = environment_path(env.name)
+    if not path.exists():
+        return True
+    try:
+        return load_environment_file(path, check_organisation=False) != env
+    except EnvironmentFileError:
+        return True
 
 
 def environment_path(name: str) -> Path:

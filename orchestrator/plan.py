@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.stack_programs import program_from_config
-from orchestrator.environment import Environment
+from orchestrator.environment import Environment, needs_embedded_definition
 from orchestrator.mock_runtime import StackRun, run_program
 from orchestrator.topology import StackSpec, stack_config, stacks_for
 
@@ -76,15 +76,16 @@ ProgramFactory = Callable[[], Mapping[str, Any]]
 
 def build_plan(env: Environment, *, program: ProgramFactory = program_from_config, evaluate_rules: bool = True) -> Plan:
     """Run every stack of ``env`` in deployment order under mocks, feeding outputs forward."""
+    embed = needs_embedded_definition(env)
     upstream: dict[str, dict[str, Any]] = {}
     shown_upstream: dict[str, dict[str, Any]] = {}  # secret outputs masked, for display
     planned: list[PlannedStack] = []
     for spec in stacks_for(env):
-        config = stack_config(env, spec, upstream)
+        config = stack_config(env, spec, upstream, embed_definition=embed)
         run = run_program(stack=spec.name, account_id=env.account_id, config=config, program=program)
         upstream[spec.name] = run.raw_outputs
         shown_upstream[spec.name] = run.outputs
-        shown_config = stack_config(env, spec, shown_upstream)
+        shown_config = stack_config(env, spec, shown_upstream, embed_definition=embed)
         planned.append(PlannedStack(spec=spec, account_id=env.account_id, config=shown_config, run=run))
     plan = Plan(env=env, stacks=planned)
     if evaluate_rules:

@@ -32,6 +32,8 @@ def backend(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     monkeypatch.setattr(cli, "make_runner", make_runner)
     monkeypatch.setattr(cli, "make_live", lambda env: None)
+    state["migrated"] = []
+    monkeypatch.setattr(cli, "apply_repository_migrations", lambda env: state["migrated"].append(env.name))
     return state
 
 
@@ -47,6 +49,12 @@ def test_up_deploys_every_stack_and_prints_the_endpoints(backend: dict[str, Any]
     assert "cluster_endpoint: dev-aurora-use1.cluster-" in result.stdout
     assert "writer_name: writer.dev.db.internal" in result.stdout
     assert "[dev.us-east-1] up" in result.stderr  # per-resource progress
+    assert backend["migrated"] == ["dev"]  # dev's schema comes from the repository, applied after up
+
+
+def test_up_of_a_promotion_sourced_environment_applies_no_migrations(backend: dict[str, Any]) -> None:
+    assert invoke("up", "--env", "staging", "--yes").exit_code == 0
+    assert backend["migrated"] == []
 
 
 def test_up_json_reports_each_stack_and_its_changes(backend: dict[str, Any]) -> None:

@@ -1,0 +1,271 @@
+"""Database bootstrap at deploy time and the environment's own migrator (pull model).
+
+In the stack that holds the writer (primary or regional): least-privilege users whose
+passwords live in their own replicated secrets, a bootstrap Lambda invoked during `up`
+(re-run only when its inputs change) that creates the database, the users and the
+migration bookkeeping, a private versioned KMS-encrypted TLS-only bucket for the
+migration sets published to this environment, the migrator Lambda that applies them, and
+the SSM parameter it publishes the applied version to (FC-000-4, FC-001-5, FC-002-4).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components import naming
+from components.credentials import Credentials, CredentialsArgs
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, function_archive
+from components.lambdas import secret_read_statements
+from components.network import Network
+from components.providers import child_opts
+from components.tags import resource_tags
+from orchestrator.environment import Environment
+
+# Roles of the application users -> their MySQL user names.
+APP_USERS: dict[str, str] = {"app": "app_rw", "readonly": "app_ro", "migrator": "app_migrator"}
+
+
+def migrations_bucket_name(env: Environment) -> str:
+    return f"{env.name}-aurora-migrations-{env.account_id}"
+
+
+def migrations_prefix(env: Environment) -> str:
+    return f"migrations/{env.name}/"
+
+
+def version_parameter_name(env: Environment) -> str:
+    return f"/aurora/{env.name}/schema/version"
+
+
+class DatabaseSetup(pulumi.ComponentResource):
+    migrator_function_name: pulumi.Output[str]
+    migrations_bucket: pulumi.Output[str]
+    user_secret_arns: dict[str, pulumi.Output[str]]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        env: Environment,
+        region: str,
+        provider: aws.Provider,
+        network: Network,
+        kms_key_arn: pulumi.Input[str],
+        secrets_key_arn: pulumi.Input[str],
+        secrets_replica_key_arns: Mapping[str, pulumi.Input[str]],
+        master_secret_arn: pulumi.Input[str],
+        writer_endpoint: pulumi.Input[str],
+        layer_arn: pulumi.Input[str],
+        alarm_topic_arn: pulumi.Input[str],
+        ready: Sequence[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("aurora:database:DatabaseSetup", name, None, opts)
+        in_vpc: dict[str, Any] = {
+            "subnet_ids": network.private_subnet_ids,
+            "security_group_ids": [network.lambda_security_group_id],
+        }
+        common: dict[str, Any] = {
+            "layer_arn": layer_arn,
+            "kms_key_arn": kms_key_arn,
+            "log_retention_days": env.monitoring.log_retention_days,
+            "alarm_topic_arn": alarm_topic_arn,
+        }
+
+        # Users' secrets: generated passwords, replicated like the master secret.
+        self.users: dict[str, Credentials] = {}
+        versions: list[pulumi.Resource] = []
+        for role, username in APP_USERS.items():
+            creds = Credentials(
+                f"{name}-{role}",
+                CredentialsArgs(
+                    secret_name=naming.secret_name(env.name, f"users/{role}"),
+                    username=username,
+                    kms_key_arn=secrets_key_arn,
+                    replica_kms_key_arns=secrets_replica_key_arns,
+                    recovery_window_days=7 if env.protected else 0,
+                ),
+                provider,
+                pulumi.ResourceOptions(parent=self),
+            )
+            versions.append(creds.store_user())
+            self.users[role] = creds
+        self.user_secret_arns = {role: c.secret_arn for role, c in self.users.items()}
+
+        bootstrap_name = naming.function_name(env.name, region, "bootstrap")
+        bootstrap = LambdaFunction(
+            f"{name}-bootstrap",
+            LambdaFunctionArgs(
+                function_name=bootstrap_name,
+                subpackage="bootstrap",
+                handler="lambda_src.bootstrap.handler.handler",
+                description=f"Creates {env.database.database_name}, its users and the migration bookkeeping",
+                statements=[
+                    *secret_read_statements(
+                        [master_secret_arn, *self.user_secret_arns.values()], secrets_key_arn, region
+                    ),
+                ],
+                environment={"MASTER_SECRET_ARN": master_secret_arn, "DB_HOST": writer_endpoint, "DB_TLS": "true"},
+                timeout_seconds=180,
+                **in_vpc,
+                **common,
+            ),
+            provider,
+            pulumi.ResourceOptions(parent=self),
+        )
+        # Runs during `up`, again only when its input changes (new code, users or database). A
+        # failure fails the deployment with the database's own error message.
+        aws.lambda_.Invocation(
+            f"{name}-bootstrap-run",
+            function_name=bootstrap.function_name,
+            input=pulumi.Output.json_dumps(
+                {
+                    "database": env.database.database_name,
+                    "users": self.user_secret_arns,
+                    "version": function_archive("bootstrap").sha256_base64,
+                }
+            ),
+            opts=child_opts(self, provider, depends_on=[bootstrap, *versions, *ready]),
+        )
+
+        bucket_name = migrations_bucket_name(env)
+        bucket = aws.s3.Bucket(
+            f"{name}-migrations",
+            bucket=bucket_name,
+            force_destroy=not env.protected,
+            tags=resource_tags(bucket_name),
+            opts=child_opts(self, provider),
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-migrations-private",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child_opts(self, provider),
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-migrations-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child_opts(self, provider),
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-migrations-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child_opts(self, provider),
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-migrations-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=child_opts(self, provider),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-migrations-tls-only",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "DenyInsecureTransport",
+                                "Effect": "Deny",
+                                "Principal": "*",
+                                "Action": "s3:*",
+                                "Resource": [arn, f"{arn}/*"],
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child_opts(self, provider),
+        )
+        parameter = aws.ssm.Parameter(
+            f"{name}-schema-version",
+            name=version_parameter_name(env),
+            type="String",
+            value="0",
+            description=f"Applied schema version of {env.name} (written by the migrator)",
+            tags=resource_tags(version_parameter_name(env)),
+            # The migrator owns the value after creation.
+            opts=child_opts(self, provider, ignore_changes=["value"]),
+        )
+        prefix = migrations_prefix(env)
+        migrator_name = naming.function_name(env.name, region, "migrator")
+        migrator = LambdaFunction(
+            f"{name}-migrator",
+            LambdaFunctionArgs(
+                function_name=migrator_name,
+                subpackage="migrator",
+                handler="lambda_src.migrator.handler.handler",
+                description=f"Applies the migrations published for {env.name} (pull model)",
+                statements=[
+                    *secret_read_statements([self.user_secret_arns["migrator"]], secrets_key_arn, region),
+                    {
+                        "Sid": "ReadOwnMigrationSet",
+                        "Effect": "Allow",
+                        "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                        "Resource": bucket.arn.apply(lambda arn: f"{arn}/{prefix}*"),
+                    },
+                    {
+                        "Sid": "ListOwnMigrationSet",
+                        "Effect": "Allow",
+                        "Action": ["s3:ListBucket"],
+                        "Resource": bucket.arn,
+                        "Condition": {"StringLike": {"s3:prefix": f"{prefix}*"}},
+                    },
+                    {
+                        "Sid": "DecryptMigrationSet",
+                        "Effect": "Allow",
+                        "Action": ["kms:Decrypt"],
+                        "Resource": kms_key_arn,
+                        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                    },
+                    {
+                        "Sid": "PublishAppliedVersion",
+                        "Effect": "Allow",
+                        "Action": ["ssm:PutParameter"],
+                        "Resource": parameter.arn,
+                    },
+                ],
+                environment={
+                    "DB_HOST": writer_endpoint,
+                    "DB_NAME": env.database.database_name,
+                    "DB_TLS": "true",
+                    "MIGRATOR_SECRET_ARN": self.user_secret_arns["migrator"],
+                    "MIGRATIONS_BUCKET": bucket.bucket,
+                    "MIGRATIONS_PREFIX": prefix,
+                    "VERSION_PARAMETER": version_parameter_name(env),
+                    "ENVIRONMENT": env.name,
+                },
+                timeout_seconds=900,
+                # Two migrators never interleave (GET_LOCK too); one at a time is also cheaper.
+                reserved_concurrency=1,
+                **in_vpc,
+                **common,
+            ),
+            provider,
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.migrator_function_name = migrator.function_name
+        self.migrations_bucket = bucket.bucket
+        self.register_outputs(
+            {"migrator_function_name": self.migrator_function_name, "migrations_bucket": self.migrations_bucket}
+        )
