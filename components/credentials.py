@@ -84,9 +84,19 @@ class Credentials(pulumi.ComponentResource):
         self._name = name
         self.register_outputs({"secret_arn": self.secret_arn, "secret_name": self.secret_name})
 
-    def store_user(self) -> aws.secretsmanager.SecretVersion:
-        """Write the first version as {"username", "password"} (application users)."""
-        value = pulumi.Output.json_dumps({"username": self._args.username, "password": self.password})
+    def store_user(self, *, host: pulumi.Input[str], port: pulumi.Input[int], dbname: str) -> aws.secretsmanager.SecretVersion:
+        """Write the first version of an application user's secret (RDS secret layout, so the same
+        single-user rotation function rotates it)."""
+        value = pulumi.Output.json_dumps(
+            {
+                "engine": "mysql",
+                "host": host,
+                "port": port,
+                "username": self._args.username,
+                "password": self.password,
+                "dbname": dbname,
+            }
+        )
         return self._initial_version(value)
 
     def _initial_version(self, value: pulumi.Input[str]) -> aws.secretsmanager.SecretVersion:

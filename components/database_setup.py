@@ -60,6 +60,8 @@ class DatabaseSetup(pulumi.ComponentResource):
         secrets_replica_key_arns: Mapping[str, pulumi.Input[str]],
         master_secret_arn: pulumi.Input[str],
         writer_endpoint: pulumi.Input[str],
+        secret_host: pulumi.Input[str],
+        port: pulumi.Input[int],
         layer_arn: pulumi.Input[str],
         alarm_topic_arn: pulumi.Input[str],
         ready: Sequence[pulumi.Resource],
@@ -93,9 +95,10 @@ class DatabaseSetup(pulumi.ComponentResource):
                 provider,
                 pulumi.ResourceOptions(parent=self),
             )
-            versions.append(creds.store_user())
+            versions.append(creds.store_user(host=secret_host, port=port, dbname=env.database.database_name))
             self.users[role] = creds
         self.user_secret_arns = {role: c.secret_arn for role, c in self.users.items()}
+        self.user_secret_versions = versions
 
         bootstrap_name = naming.function_name(env.name, region, "bootstrap")
         bootstrap = LambdaFunction(

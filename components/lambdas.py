@@ -64,6 +64,7 @@ class RegionalLambdas(pulumi.ComponentResource):
     ) -> None:
         super().__init__("aurora:lambda:RegionalLambdas", name, None, opts)
         env, region = ctx.env, ctx.spec.region
+        self._env = env
         short = naming.short_region(region)
         layer = DependencyLayer(
             f"{name}-deps", f"{env.name}-aurora-{short}-deps", provider, pulumi.ResourceOptions(parent=self)
@@ -190,6 +191,9 @@ class RegionalLambdas(pulumi.ComponentResource):
                 opts=child_opts(self, provider, depends_on=[permission, *cluster.instances, *secret_ready]),
             )
 
+        self._provider = provider
+        self._name = name
+        self._cluster = cluster
         self.failover: LambdaFunction | None = None
         self.lock_table: aws.dynamodb.Table | None = None
         if role is ClusterRole.SECONDARY and env.failover.automated and region == env.secondary_regions[0]:
@@ -307,6 +311,54 @@ class RegionalLambdas(pulumi.ComponentResource):
                 region=env.primary_region,
                 opts=child_opts(self, provider),
             )
+
+    def rotate(
+        self, role: str, secret_arn: pulumi.Input[str], secrets_key_arn: pulumi.Input[str], ready: Sequence[pulumi.Resource]
+    ) -> None:
+        """Rotate another database secret (an application user's) with the same rotation function."""
+        assert self.rotation is not None, "rotation function exists only where the secret lives"
+        env = self._env
+        grant = aws.iam.RolePolicy(
+            f"{self._name}-rotation-{role}-access",
+            role=self.rotation.role.id,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "RotateUserSecret",
+                            "Effect": "Allow",
+                            "Action": [
+                                "secretsmanager:DescribeSecret",
+                                "secretsmanager:GetSecretValue",
+                                "secretsmanager:PutSecretValue",
+                                "secretsmanager:UpdateSecretVersionStage",
+                            ],
+                            "Resource": secret_arn,
+                        }
+                    ],
+                }
+            ),
+            opts=child_opts(self, self._provider),
+        )
+        permission = aws.lambda_.Permission(
+            f"{self._name}-rotation-{role}-invoke",
+            action="lambda:InvokeFunction",
+            function=self.rotation.function_name,
+            principal="secretsmanager.amazonaws.com",
+            source_arn=secret_arn,
+            opts=child_opts(self, self._provider),
+        )
+        aws.secretsmanager.SecretRotation(
+            f"{self._name}-rotation-{role}-schedule",
+            secret_id=secret_arn,
+            rotation_lambda_arn=self.rotation.function_arn,
+            rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
+                automatically_after_days=env.database.secret_rotation_days
+            ),
+            opts=child_opts(self, self._provider, depends_on=[grant, permission, *ready]),
+        )
+        del secrets_key_arn  # the rotation role already decrypts and encrypts with the secrets key
 
     def outputs(self) -> dict[str, Any]:
         out: dict[str, Any] = {

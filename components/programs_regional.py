@@ -194,10 +194,14 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
             secrets_replica_key_arns=secrets_key.replica_arns,
             master_secret_arn=credentials.secret_arn,
             writer_endpoint=cluster.writer_endpoint,
+            secret_host=cluster.global_writer_endpoint or cluster.writer_endpoint,
+            port=cluster.port,
             layer_arn=lambdas.layer_arn,
             alarm_topic_arn=alarms.topic_arn,
             ready=[initial_version, *cluster.instances],
         )
+        for user_role, user_secret in setup.user_secret_arns.items():
+            lambdas.rotate(user_role, user_secret, secrets_key.key_arn, [*setup.user_secret_versions, *cluster.instances])
 
     outputs: dict[str, Any] = {
         "region": region,

@@ -41,7 +41,7 @@ DIY_ORGANIZATION = "organization"
 _DIY_SCHEMES = ("file://", "s3://", "gs://", "azblob://")
 
 
-def _aws_plugin_version() -> str:
+def aws_plugin_version() -> str:
     # The plugin must match the provider SDK the program imports (pinned in pyproject.toml).
     try:
         return importlib.metadata.version("pulumi_aws")
@@ -52,7 +52,7 @@ def _aws_plugin_version() -> str:
 def install_hint() -> str:
     return (
         "install the Pulumi CLI (pulumi.com/docs/install) and the aws plugin "
-        f"(`pulumi plugin install resource aws {_aws_plugin_version()}`); "
+        f"(`pulumi plugin install resource aws {aws_plugin_version()}`); "
         "`infra plan` needs neither"
     )
 
@@ -283,13 +283,12 @@ class AutomationRunner:
         return f"{DIY_ORGANIZATION}/{PROJECT_NAME}/{short}" if self.self_managed else short
 
     def _workspace(self) -> auto.LocalWorkspace:
+        # The project directory is the work dir: the CLI runs its Pulumi.yaml and __main__.py.
         return auto.LocalWorkspace(
-            **auto.LocalWorkspaceOptions(
-                work_dir=str(self.project_dir),
-                env_vars={"PULUMI_BACKEND_URL": self.backend_url, "PULUMI_SKIP_UPDATE_CHECK": "true"},
-                secrets_provider=self.secrets_provider,
-                pulumi_command=self.command,
-            ).__dict__
+            work_dir=str(self.project_dir),
+            env_vars={"PULUMI_BACKEND_URL": self.backend_url, "PULUMI_SKIP_UPDATE_CHECK": "true"},
+            secrets_provider=self.secrets_provider,
+            pulumi_command=self.command,
         )
 
     def _shared_workspace(self) -> auto.LocalWorkspace:

@@ -522,6 +522,36 @@ def check_function_name(field: str, value: str) -> str:
     return value
 
 
+# Secrets Manager names: 1-512 of letters, digits and /_+=.@- (CreateSecret Name); alarm names:
+# 1-255 characters, no control characters (PutMetricAlarm AlarmName).
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_ALARM_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
+
+
+def check_secret_name(field: str, value: str) -> str:
+    if not _SECRET_NAME.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="secret names are 1-512 letters, digits or /_+=.@-",
+            value=value,
+            fix="rename it",
+            source="Secrets Manager API Reference, CreateSecret Name",
+        )
+    return value
+
+
+def check_alarm_name(field: str, value: str) -> str:
+    if not _ALARM_NAME.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="alarm names are 1-255 characters without control characters",
+            value=value,
+            fix="shorten or rename it",
+            source="CloudWatch API Reference, PutMetricAlarm AlarmName",
+        )
+    return value
+
+
 def check_environment_name(field: str, value: str) -> str:
     if not _ENV_NAME.fullmatch(value):
         raise RuleViolation(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from orchestrator.engine import Interrupted, Orchestrator, RunReport, WriterMovedError
 from orchestrator.environment import (
     DEFAULT_ENVIRONMENT,
     Environment,
@@ -28,7 +29,6 @@ from orchestrator.environment import (
     load_environment,
     load_environment_file,
 )
-from orchestrator.engine import Interrupted, Orchestrator, RunReport, WriterMovedError
 from orchestrator.runner import ProgressEvent, StackOperationError
 from orchestrator.schema import EnvironmentStatus as SchemaEnvironmentStatus
 from orchestrator.schema import PromotionPlan as SchemaPromotionPlan

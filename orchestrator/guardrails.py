@@ -77,14 +77,22 @@ class Rule:
     rationale: str
     source: str
     check: Callable[[Graph], Iterable[Hit]]
+    cross_stack: bool = False
+    """Needs every stack of the environment (or their outputs): evaluated by `infra plan` only,
+    not by the per-stack policy pack."""
 
 
 RULES: list[Rule] = []
 
 
-def rule(rule_id: str, severity: str, rationale: str, source: str) -> Callable[[Callable[[Graph], Iterable[Hit]]], Callable[[Graph], Iterable[Hit]]]:
-    def register(fn: Callable[[Graph], Iterable[Hit]]) -> Callable[[Graph], Iterable[Hit]]:
-        RULES.append(Rule(rule_id, severity, rationale, source, fn))
+CheckFn = Callable[[Graph], Iterable[Hit]]
+
+
+def rule(
+    rule_id: str, severity: str, rationale: str, source: str, *, cross_stack: bool = False
+) -> Callable[[CheckFn], CheckFn]:
+    def register(fn: CheckFn) -> CheckFn:
+        RULES.append(Rule(rule_id, severity, rationale, source, fn, cross_stack))
         return fn
 
     return register
@@ -97,11 +105,11 @@ def evaluate(plan: Plan) -> list[Finding]:
     return evaluate_graph(graph, Finding)
 
 
-def evaluate_graph(graph: Graph, finding_type: Any = None) -> list[Any]:
+def evaluate_graph(graph: Graph, finding_type: Any = None, rules: Iterable[Rule] | None = None) -> list[Any]:
     if finding_type is None:
         from orchestrator.plan import Finding as finding_type
     findings = []
-    for r in RULES:
+    for r in RULES if rules is None else rules:
         for node, message in r.check(graph):
             findings.append(
                 finding_type(
@@ -350,7 +358,8 @@ def _tls(graph: Graph) -> Iterator[Hit]:
 @rule(
     "db-identifiers-valid",
     "error",
-    "cluster, instance and global cluster identifiers and group names meet AWS naming rules",
+    "physical identifiers (clusters, instances, global cluster, groups, functions, secrets, alarms) meet AWS "
+    "naming rules and length limits, and cluster identifiers are unique across regions",
     "FC-001-1; RDS API CreateDBCluster",
 )
 def _identifiers(graph: Graph) -> Iterator[Hit]:
@@ -362,6 +371,8 @@ def _identifiers(graph: Graph) -> Iterator[Hit]:
         "aws:rds/parameterGroup:ParameterGroup": ("name", aws_rules.check_group_name),
         "aws:rds/subnetGroup:SubnetGroup": ("name", aws_rules.check_group_name),
         "aws:lambda/function:Function": ("name", aws_rules.check_function_name),
+        "aws:secretsmanager/secret:Secret": ("name", aws_rules.check_secret_name),
+        "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", aws_rules.check_alarm_name),
     }
     seen_clusters: dict[str, Node] = {}
     for node in graph.nodes:
@@ -425,6 +436,9 @@ REQUIRED_REGIONAL_OUTPUTS = (
     "reader_endpoint",
     "port",
     "master_secret_arn",
+    "health_function_arn",
+    "alarm_topic_arn",
+    "writer_health_alarm_name",
 )
 
 
@@ -433,6 +447,7 @@ REQUIRED_REGIONAL_OUTPUTS = (
     "error",
     "every regional stack exports what integrators need (network, keys, endpoints, secret, functions)",
     "FC-004-8",
+    cross_stack=True,
 )
 def _outputs(graph: Graph) -> Iterator[Hit]:
     for stack, outputs in graph.outputs.items():
@@ -444,3 +459,283 @@ def _outputs(graph: Graph) -> Iterator[Hit]:
         for key, value in outputs.items():
             if key.endswith(("_endpoint", "_address")) and value is not None and not isinstance(value, str):
                 yield None, f"stack {stack} output {key} is {type(value).__name__}, not a plain string (FC-004-2)"
+
+
+# --- Lambda ----------------------------------------------------------------------------------
+
+FUNCTION = "aws:lambda/function:Function"
+
+
+def _subpackage(handler: str) -> str | None:
+    parts = handler.split(".")
+    return parts[1] if len(parts) >= 4 and parts[0] == "lambda_src" else None
+
+
+@rule(
+    "lambda-imports-satisfied",
+    "error",
+    "every import of a Lambda's code is satisfied by the runtime, its package or its layers",
+    "FC-000-1, FC-001-4",
+)
+def _lambda_imports(graph: Graph) -> Iterator[Hit]:
+    from components import lambda_packaging
+
+    for node in graph.of_type(FUNCTION):
+        sub = _subpackage(str(node.inputs.get("handler", "")))
+        if sub is None:
+            yield node, f"handler {node.inputs.get('handler')!r} is not in lambda_src (its imports can't be checked)"
+            continue
+        try:
+            missing = lambda_packaging.unsatisfied_imports([sub])
+        except lambda_packaging.PackagingError as exc:
+            yield node, str(exc)
+            continue
+        needs_layer = lambda_packaging.imported_top_level_modules([sub]) & lambda_packaging.layer_top_level_modules()
+        if missing:
+            yield node, f"imports {', '.join(sorted(missing))}, which neither the runtime nor the layer provides"
+        if needs_layer and not node.inputs.get("layers"):
+            yield node, f"imports {', '.join(sorted(needs_layer))} from the layer but has no layer attached"
+
+
+# boto3 service name -> VPC endpoint service name.
+_ENDPOINT_FOR_SERVICE = {"cloudwatch": "monitoring", "logs": "logs", "secretsmanager": "secretsmanager",
+                         "s3": "s3", "ssm": "ssm", "rds": "rds", "sns": "sns", "dynamodb": "dynamodb",
+                         "sts": "sts", "kms": "kms", "lambda": "lambda"}  # fmt: skip
+
+
+def services_called(subpackage: str) -> set[str]:
+    """AWS services a Lambda's code creates boto3 clients for (read from its sources)."""
+    import ast
+
+    from components import lambda_packaging
+
+    services: set[str] = set()
+    for arcname, path in lambda_packaging.function_sources([subpackage]):
+        if not arcname.endswith(".py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "client"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                services.add(node.args[0].value)
+    return services
+
+
+@rule(
+    "lambda-apis-reachable",
+    "error",
+    "every AWS API an in-VPC Lambda calls is reachable: an endpoint for that service in its VPC, or a NAT gateway",
+    "FC-000-2",
+)
+def _lambda_reachability(graph: Graph) -> Iterator[Hit]:
+    for node in graph.of_type(FUNCTION):
+        vpc = node.inputs.get("vpcConfig") or {}
+        if not vpc.get("subnetIds"):
+            continue
+        sub = _subpackage(str(node.inputs.get("handler", "")))
+        if sub is None:
+            continue
+        stack_nodes = [n for n in graph.nodes if n.stack == node.stack]
+        if any(n.type == "aws:ec2/natGateway:NatGateway" for n in stack_nodes):
+            continue
+        endpoints = {
+            str(n.inputs.get("serviceName", "")).rsplit(".", 1)[-1]
+            for n in stack_nodes
+            if n.type == "aws:ec2/vpcEndpoint:VpcEndpoint"
+        }
+        for service in sorted(services_called(sub)):
+            endpoint = _ENDPOINT_FOR_SERVICE.get(service, service)
+            if endpoint not in endpoints:
+                yield node, (
+                    f"calls {service} from private subnets but the VPC has no {endpoint} endpoint and no NAT "
+                    "gateway: the call would time out"
+                )
+
+
+@rule(
+    "lambda-environment-plain-strings",
+    "error",
+    "Lambda environment variables are plain strings (an endpoint is its address, not an object)",
+    "FC-004-2",
+)
+def _lambda_env(graph: Graph) -> Iterator[Hit]:
+    for node in graph.of_type(FUNCTION):
+        variables = (node.inputs.get("environment") or {}).get("variables") or {}
+        for key, value in variables.items():
+            if not isinstance(value, str):
+                yield node, f"environment variable {key} is a {type(value).__name__}, not a string"
+            elif key.endswith("_HOST") and (not value or "{" in value or " " in value):
+                yield node, f"environment variable {key}={value!r} is not a host name"
+
+
+# --- IAM --------------------------------------------------------------------------------------
+
+# Actions AWS defines no resource-level permissions for: Resource "*" is required there.
+WILDCARD_RESOURCE_ALLOWED = frozenset(
+    {
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+        "cloudwatch:PutMetricData",
+        "cloudwatch:GetMetricData",
+        "secretsmanager:GetRandomPassword",
+    }
+)
+
+
+def _statements(policy: Any) -> list[dict[str, Any]]:
+    doc = _decode(policy)
+    if not isinstance(doc, dict):
+        return []
+    statements = doc.get("Statement", [])
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@rule(
+    "iam-least-privilege",
+    "error",
+    "IAM statements name exact actions, and use Resource \"*\" only where AWS requires it",
+    "FC-002-7",
+)
+def _iam(graph: Graph) -> Iterator[Hit]:
+    for node in graph.of_type("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
+        for statement in _statements(node.inputs.get("policy")):
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = [str(a) for a in _as_list(statement.get("Action", []))]
+            for action in actions:
+                if action == "*" or action.endswith(":*"):
+                    yield node, f"statement {statement.get('Sid', '?')} allows the wildcard action {action}"
+            if "*" in _as_list(statement.get("Resource", [])):
+                broad = [a for a in actions if a not in WILDCARD_RESOURCE_ALLOWED]
+                if broad:
+                    yield node, (
+                        f"statement {statement.get('Sid', '?')} grants {', '.join(broad)} on Resource \"*\"; "
+                        "name the resources"
+                    )
+    for node in graph.of_type("aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey"):
+        for statement in _statements(node.inputs.get("policy")):
+            principal = statement.get("Principal", {})
+            aws_principal = principal.get("AWS") if isinstance(principal, dict) else principal
+            if statement.get("Effect") == "Allow" and aws_principal == "*" and not statement.get("Condition"):
+                yield node, f"key policy statement {statement.get('Sid', '?')} allows any principal unconditionally"
+
+
+# --- Encryption, rotation ----------------------------------------------------------------------
+
+
+@rule(
+    "customer-managed-encryption",
+    "error",
+    "secrets, topics, log groups, buckets and tables are encrypted with customer-managed keys",
+    "DESIGN.md section 4 (Encryption)",
+)
+def _cmk(graph: Graph) -> Iterator[Hit]:
+    checks = {
+        "aws:secretsmanager/secret:Secret": "kmsKeyId",
+        "aws:sns/topic:Topic": "kmsMasterKeyId",
+        "aws:cloudwatch/logGroup:LogGroup": "kmsKeyId",
+    }
+    for node in graph.nodes:
+        key = checks.get(node.type)
+        if key and not node.inputs.get(key):
+            yield node, f"{node.type} {node.resource.name} has no {key}"
+    for node in graph.of_type("aws:dynamodb/table:Table"):
+        sse = node.inputs.get("serverSideEncryption") or {}
+        if not (sse.get("enabled") and sse.get("kmsKeyArn")):
+            yield node, "table is not encrypted with a customer-managed key"
+    buckets = {n.inputs.get("bucket") for n in graph.of_type("aws:s3/bucket:Bucket")}
+    encrypted = {
+        n.inputs.get("bucket")
+        for n in graph.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+        if any(
+            (r.get("applyServerSideEncryptionByDefault") or {}).get("kmsMasterKeyId") for r in n.inputs.get("rules", [])
+        )
+    }
+    for node in graph.of_type("aws:s3/bucket:Bucket"):
+        if node.resource.id not in encrypted and node.inputs.get("bucket") not in encrypted:
+            yield node, f"bucket {node.inputs.get('bucket')} has no KMS default encryption"
+    del buckets
+
+
+@rule(
+    "secrets-rotate",
+    "error",
+    "every database secret rotates on a schedule",
+    "FC-000-5",
+)
+def _rotation(graph: Graph) -> Iterator[Hit]:
+    rotated = {str(n.inputs.get("secretId")) for n in graph.of_type("aws:secretsmanager/secretRotation:SecretRotation")}
+    for node in graph.of_type("aws:secretsmanager/secret:Secret"):
+        if node.resource.id not in rotated:
+            yield node, f"secret {node.inputs.get('name')} has no rotation schedule"
+
+
+# --- DNS and health checks ---------------------------------------------------------------------
+
+_R53_STATISTICS = {"Average", "Minimum", "Maximum", "Sum", "SampleCount"}
+
+
+@rule(
+    "health-checks-on-standard-alarms",
+    "error",
+    "Route 53 health checks are CLOUDWATCH_METRIC checks on an alarm that exists in the named region, on a "
+    "standard-resolution metric with a supported statistic",
+    "FC-004-5; Route 53 API Reference, AlarmIdentifier",
+    cross_stack=True,
+)
+def _health_checks(graph: Graph) -> Iterator[Hit]:
+    alarms = {(n.region, n.inputs.get("name")): n for n in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    for node in graph.of_type("aws:route53/healthCheck:HealthCheck"):
+        kind = node.inputs.get("type")
+        if kind != "CLOUDWATCH_METRIC":
+            yield node, (
+                f"health check of type {kind}: a MySQL endpoint serves no HTTP(S), and private endpoints can't "
+                "be probed by Route 53; use CLOUDWATCH_METRIC on the writer-health alarm"
+            )
+            continue
+        region, name = node.inputs.get("cloudwatchAlarmRegion"), node.inputs.get("cloudwatchAlarmName")
+        alarm = alarms.get((region, name))
+        if alarm is None:
+            yield node, f"alarm {name!r} does not exist in {region} (the health check would never be healthy)"
+            continue
+        period = int(alarm.inputs.get("period") or 0)
+        if period < 60 or period % 60:
+            yield node, f"alarm {name} has period {period}: Route 53 supports standard-resolution metrics only"
+        if alarm.inputs.get("extendedStatistic") or alarm.inputs.get("metricQueries"):
+            yield node, f"alarm {name} uses extended statistics or metric math, which Route 53 doesn't support"
+        elif alarm.inputs.get("statistic") not in _R53_STATISTICS:
+            yield node, f"alarm {name} statistic {alarm.inputs.get('statistic')!r} is not supported by Route 53"
+
+
+@rule(
+    "writer-failover-records",
+    "error",
+    "a global environment's writer name has a PRIMARY and a SECONDARY failover record, each with a health check",
+    "DESIGN.md section 4 (DNS failover)",
+    cross_stack=True,
+)
+def _failover_records(graph: Graph) -> Iterator[Hit]:
+    if not graph.env.is_global:
+        return
+    roles: dict[str, Node] = {}
+    for node in graph.of_type("aws:route53/record:Record"):
+        for policy in node.inputs.get("failoverRoutingPolicies") or []:
+            roles[str(policy.get("type"))] = node
+            if not node.inputs.get("healthCheckId"):
+                yield node, f"{policy.get('type')} record has no health check"
+    for role in ("PRIMARY", "SECONDARY"):
+        if role not in roles:
+            yield None, f"no {role} failover record for the writer name"

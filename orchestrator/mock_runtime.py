@@ -129,7 +129,7 @@ class PlanMocks(pulumi.runtime.Mocks):
     def _arn(self, service: str, region: str, resource: str) -> str:
         return f"arn:aws:{service}:{region}:{self.account_id}:{resource}"
 
-    def _state_for(  # noqa: C901 - one branch per AWS type is the clearest form
+    def _state_for(
         self, typ: str, name: str, inputs: Mapping[str, Any], state: dict[str, Any], region: str, token: str
     ) -> str:
         prefixes = {
