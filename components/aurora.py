@@ -112,7 +112,11 @@ class AuroraCluster(pulumi.ComponentResource):
     global_writer_endpoint: pulumi.Output[str] | None
 
     def __init__(
-        self, name: str, args: AuroraClusterArgs, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: AuroraClusterArgs,
+        provider: aws.Provider,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("aurora:database:AuroraCluster", name, None, opts)
         _check_args(name, args)
@@ -171,7 +175,9 @@ class AuroraCluster(pulumi.ComponentResource):
         # global cluster (terraform-provider-aws rds_global_cluster docs). The master password is
         # write-only and its rotation belongs to Secrets Manager, so it is never diffed either.
         ignore = (
-            ["globalClusterIdentifier", "replicationSourceIdentifier", "engineVersion"] if member_of_global else []
+            ["globalClusterIdentifier", "replicationSourceIdentifier", "engineVersion"]
+            if member_of_global
+            else []
         )
         depends: list[pulumi.Resource] = [self.global_cluster] if self.global_cluster is not None else []
         self.cluster = aws.rds.Cluster(
@@ -225,7 +231,7 @@ class AuroraCluster(pulumi.ComponentResource):
             monitoring_role_arn = role.arn
 
         self.instances = [
-            aws.rds.ClusterInstance(
+            aws.rds.ClusterInstance(  # type: ignore[call-overload]  # engine is a plain string here
                 f"{name}-instance-{index + 1}",
                 identifier=identifier,
                 cluster_identifier=self.cluster.id,
@@ -260,7 +266,9 @@ class AuroraCluster(pulumi.ComponentResource):
         self.port = self.cluster.port
         self.global_cluster_identifier = self.global_cluster.id if self.global_cluster is not None else None
         self.global_cluster_arn = self.global_cluster.arn if self.global_cluster is not None else None
-        self.global_writer_endpoint = self.global_cluster.endpoint if self.global_cluster is not None else None
+        self.global_writer_endpoint = (
+            self.global_cluster.endpoint if self.global_cluster is not None else None
+        )
         self.register_outputs(
             {
                 "cluster_arn": self.cluster_arn,

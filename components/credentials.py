@@ -48,7 +48,11 @@ class Credentials(pulumi.ComponentResource):
     replica_regions: Sequence[str]
 
     def __init__(
-        self, name: str, args: CredentialsArgs, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: CredentialsArgs,
+        provider: aws.Provider,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("aurora:credentials:Credentials", name, None, opts)
         generated = random.RandomPassword(
@@ -80,11 +84,13 @@ class Credentials(pulumi.ComponentResource):
         self.secret_name = self.secret.name
         self.replica_regions = sorted(args.replica_kms_key_arns)
         self._args = args
-        self._provider = provider
-        self._name = name
+        self._aws_provider = provider
+        self._component_name = name
         self.register_outputs({"secret_arn": self.secret_arn, "secret_name": self.secret_name})
 
-    def store_user(self, *, host: pulumi.Input[str], port: pulumi.Input[int], dbname: str) -> aws.secretsmanager.SecretVersion:
+    def store_user(
+        self, *, host: pulumi.Input[str], port: pulumi.Input[int], dbname: str
+    ) -> aws.secretsmanager.SecretVersion:
         """Write the first version of an application user's secret (RDS secret layout, so the same
         single-user rotation function rotates it)."""
         value = pulumi.Output.json_dumps(
@@ -102,15 +108,20 @@ class Credentials(pulumi.ComponentResource):
     def _initial_version(self, value: pulumi.Input[str]) -> aws.secretsmanager.SecretVersion:
         # Write-only: the provider never reads the value back, so rotation is never undone.
         return aws.secretsmanager.SecretVersion(
-            f"{self._name}-initial-version",
+            f"{self._component_name}-initial-version",
             secret_id=self.secret.id,
             secret_string_wo=pulumi.Output.secret(value),
             secret_string_wo_version=1,
-            opts=child_opts(self, self._provider),
+            opts=child_opts(self, self._aws_provider),
         )
 
     def store_connection(
-        self, *, host: pulumi.Input[str], port: pulumi.Input[int], dbname: str, cluster_identifier: pulumi.Input[str]
+        self,
+        *,
+        host: pulumi.Input[str],
+        port: pulumi.Input[int],
+        dbname: str,
+        cluster_identifier: pulumi.Input[str],
     ) -> aws.secretsmanager.SecretVersion:
         """Write the first version of the secret (RDS secret layout), write-only: rotation owns it after."""
         value = pulumi.Output.json_dumps(

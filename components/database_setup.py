@@ -113,7 +113,11 @@ class DatabaseSetup(pulumi.ComponentResource):
                         [master_secret_arn, *self.user_secret_arns.values()], secrets_key_arn, region
                     ),
                 ],
-                environment={"MASTER_SECRET_ARN": master_secret_arn, "DB_HOST": writer_endpoint, "DB_TLS": "true"},
+                environment={
+                    "MASTER_SECRET_ARN": master_secret_arn,
+                    "DB_HOST": writer_endpoint,
+                    "DB_TLS": "true",
+                },
                 timeout_seconds=180,
                 **in_vpc,
                 **common,
@@ -270,5 +274,8 @@ class DatabaseSetup(pulumi.ComponentResource):
         self.migrator_function_name = migrator.function_name
         self.migrations_bucket = bucket.bucket
         self.register_outputs(
-            {"migrator_function_name": self.migrator_function_name, "migrations_bucket": self.migrations_bucket}
+            {
+                "migrator_function_name": self.migrator_function_name,
+                "migrations_bucket": self.migrations_bucket,
+            }
         )

@@ -58,10 +58,18 @@ def key_policy(account_id: str, region: str, services: Sequence[str]) -> str:
             "Sid": "CloudWatchLogsEncryptsLogGroups",
             "Effect": "Allow",
             "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "Action": [
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:Describe*",
+            ],
             "Resource": "*",
             "Condition": {
-                "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"}
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"
+                }
             },
         },
         {
@@ -104,7 +112,11 @@ class RegionalKey(pulumi.ComponentResource):
     replica_arns: dict[str, pulumi.Output[str]]
 
     def __init__(
-        self, name: str, args: RegionalKeyArgs, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: RegionalKeyArgs,
+        provider: aws.Provider,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("aurora:kms:RegionalKey", name, None, opts)
         if args.replica_regions and not args.multi_region:
@@ -120,7 +132,10 @@ class RegionalKey(pulumi.ComponentResource):
             opts=child_opts(self, provider),
         )
         aws.kms.Alias(
-            f"{name}-alias", name=f"alias/{args.alias}", target_key_id=self.key.key_id, opts=child_opts(self, provider)
+            f"{name}-alias",
+            name=f"alias/{args.alias}",
+            target_key_id=self.key.key_id,
+            opts=child_opts(self, provider),
         )
         self.replica_arns = {}
         for region in args.replica_regions:
@@ -144,4 +159,6 @@ class RegionalKey(pulumi.ComponentResource):
             self.replica_arns[region] = replica.arn
         self.key_arn = self.key.arn
         self.key_id = self.key.key_id
-        self.register_outputs({"key_arn": self.key_arn, "key_id": self.key_id, "replica_arns": self.replica_arns})
+        self.register_outputs(
+            {"key_arn": self.key_arn, "key_id": self.key_id, "replica_arns": self.replica_arns}
+        )

@@ -59,7 +59,9 @@ class DependencyLayer(pulumi.ComponentResource):
 
     arn: pulumi.Output[str]
 
-    def __init__(self, name: str, layer_name: str, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, layer_name: str, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("aurora:lambda:DependencyLayer", name, None, opts)
         archive = layer_archive()
         versions = ", ".join(f"{k} {v}" for k, v in sorted(lambda_packaging.layer_versions().items()))
@@ -120,7 +122,11 @@ class LambdaFunction(pulumi.ComponentResource):
     error_alarm_name: pulumi.Output[str] | None
 
     def __init__(
-        self, name: str, args: LambdaFunctionArgs, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: LambdaFunctionArgs,
+        provider: aws.Provider,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("aurora:lambda:Function", name, None, opts)
         in_vpc = args.subnet_ids is not None
@@ -139,7 +145,11 @@ class LambdaFunction(pulumi.ComponentResource):
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                        }
                     ],
                 }
             ),
@@ -181,7 +191,8 @@ class LambdaFunction(pulumi.ComponentResource):
             if args.environment
             else None,
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(
-                subnet_ids=args.subnet_ids, security_group_ids=list(args.security_group_ids)
+                subnet_ids=args.subnet_ids,  # type: ignore[arg-type]  # not None when in_vpc
+                security_group_ids=list(args.security_group_ids),
             )
             if in_vpc
             else None,
@@ -195,13 +206,18 @@ class LambdaFunction(pulumi.ComponentResource):
                 name=f"{args.function_name}-schedule"[:64],
                 description=f"Invoke {args.function_name} every {args.schedule_minutes} minute(s)",
                 schedule_expression=(
-                    "rate(1 minute)" if args.schedule_minutes == 1 else f"rate({args.schedule_minutes} minutes)"
+                    "rate(1 minute)"
+                    if args.schedule_minutes == 1
+                    else f"rate({args.schedule_minutes} minutes)"
                 ),
                 tags=resource_tags(f"{args.function_name}-schedule"),
                 opts=child_opts(self, provider),
             )
             aws.cloudwatch.EventTarget(
-                f"{name}-schedule-target", rule=rule.name, arn=self.function.arn, opts=child_opts(self, provider)
+                f"{name}-schedule-target",
+                rule=rule.name,
+                arn=self.function.arn,
+                opts=child_opts(self, provider),
             )
             aws.lambda_.Permission(
                 f"{name}-schedule-permission",

@@ -76,7 +76,10 @@ class RegionalLambdas(pulumi.ComponentResource):
             "log_retention_days": env.monitoring.log_retention_days,
             "alarm_topic_arn": alarm_topic_arn,
         }
-        in_vpc = {"subnet_ids": network.private_subnet_ids, "security_group_ids": [network.lambda_security_group_id]}
+        in_vpc = {
+            "subnet_ids": network.private_subnet_ids,
+            "security_group_ids": [network.lambda_security_group_id],
+        }
 
         health_name = naming.function_name(env.name, region, "health")
         self.health = LambdaFunction(
@@ -191,9 +194,8 @@ class RegionalLambdas(pulumi.ComponentResource):
                 opts=child_opts(self, provider, depends_on=[permission, *cluster.instances, *secret_ready]),
             )
 
-        self._provider = provider
-        self._name = name
-        self._cluster = cluster
+        self._aws_provider = provider
+        self._component_name = name
         self.failover: LambdaFunction | None = None
         self.lock_table: aws.dynamodb.Table | None = None
         if role is ClusterRole.SECONDARY and env.failover.automated and region == env.secondary_regions[0]:
@@ -259,7 +261,12 @@ class RegionalLambdas(pulumi.ComponentResource):
                         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                         "Resource": self.lock_table.arn,
                     },
-                    {"Sid": "Notify", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": alarm_topic_arn},
+                    {
+                        "Sid": "Notify",
+                        "Effect": "Allow",
+                        "Action": ["sns:Publish"],
+                        "Resource": alarm_topic_arn,
+                    },
                     {
                         "Sid": "EncryptLockAndNotifications",
                         "Effect": "Allow",
@@ -313,13 +320,17 @@ class RegionalLambdas(pulumi.ComponentResource):
             )
 
     def rotate(
-        self, role: str, secret_arn: pulumi.Input[str], secrets_key_arn: pulumi.Input[str], ready: Sequence[pulumi.Resource]
+        self,
+        role: str,
+        secret_arn: pulumi.Input[str],
+        secrets_key_arn: pulumi.Input[str],
+        ready: Sequence[pulumi.Resource],
     ) -> None:
         """Rotate another database secret (an application user's) with the same rotation function."""
         assert self.rotation is not None, "rotation function exists only where the secret lives"
         env = self._env
         grant = aws.iam.RolePolicy(
-            f"{self._name}-rotation-{role}-access",
+            f"{self._component_name}-rotation-{role}-access",
             role=self.rotation.role.id,
             policy=pulumi.Output.json_dumps(
                 {
@@ -339,24 +350,24 @@ class RegionalLambdas(pulumi.ComponentResource):
                     ],
                 }
             ),
-            opts=child_opts(self, self._provider),
+            opts=child_opts(self, self._aws_provider),
         )
         permission = aws.lambda_.Permission(
-            f"{self._name}-rotation-{role}-invoke",
+            f"{self._component_name}-rotation-{role}-invoke",
             action="lambda:InvokeFunction",
             function=self.rotation.function_name,
             principal="secretsmanager.amazonaws.com",
             source_arn=secret_arn,
-            opts=child_opts(self, self._provider),
+            opts=child_opts(self, self._aws_provider),
         )
         aws.secretsmanager.SecretRotation(
-            f"{self._name}-rotation-{role}-schedule",
+            f"{self._component_name}-rotation-{role}-schedule",
             secret_id=secret_arn,
             rotation_lambda_arn=self.rotation.function_arn,
             rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
                 automatically_after_days=env.database.secret_rotation_days
             ),
-            opts=child_opts(self, self._provider, depends_on=[grant, permission, *ready]),
+            opts=child_opts(self, self._aws_provider, depends_on=[grant, permission, *ready]),
         )
         del secrets_key_arn  # the rotation role already decrypts and encrypts with the secrets key
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -63,7 +64,11 @@ class RegionalAlarms(pulumi.ComponentResource):
     alarm_names: list[pulumi.Output[str]]
 
     def __init__(
-        self, name: str, args: RegionalAlarmsArgs, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: RegionalAlarmsArgs,
+        provider: aws.Provider,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("aurora:monitoring:RegionalAlarms", name, None, opts)
         self.topic = aws.sns.Topic(
@@ -79,11 +84,15 @@ class RegionalAlarms(pulumi.ComponentResource):
                 opts=child_opts(self, provider),
             )  # fmt: skip
         topic = [self.topic.arn]
-        health_dims = {"Environment": args.env_name, "Region": args.region, "ClusterIdentifier": args.cluster_identifier}
+        health_dims = {
+            "Environment": args.env_name,
+            "Region": args.region,
+            "ClusterIdentifier": args.cluster_identifier,
+        }
         rds_dims = {"DBClusterIdentifier": args.cluster_identifier}
         self.alarm_names = []
 
-        def alarm(suffix: str, **kwargs: object) -> aws.cloudwatch.MetricAlarm:
+        def alarm(suffix: str, **kwargs: Any) -> aws.cloudwatch.MetricAlarm:
             resource = aws.cloudwatch.MetricAlarm(
                 f"{name}-{suffix}",
                 name=f"{args.name_prefix}-{suffix}",
@@ -133,7 +142,9 @@ class RegionalAlarms(pulumi.ComponentResource):
             # Published only in the secondary's region, on the secondary cluster (AWS_FACTS.md);
             # RPO lag from Aurora MySQL 3.04 on.
             metric = (
-                "AuroraGlobalDBRPOLag" if engine_publishes_rpo_lag(args.engine_version) else "AuroraGlobalDBReplicationLag"
+                "AuroraGlobalDBRPOLag"
+                if engine_publishes_rpo_lag(args.engine_version)
+                else "AuroraGlobalDBReplicationLag"
             )
             alarm(
                 "replication-lag",
@@ -197,4 +208,6 @@ class RegionalAlarms(pulumi.ComponentResource):
         )
         self.topic_arn = self.topic.arn
         self.writer_health_alarm_name = writer.name
-        self.register_outputs({"topic_arn": self.topic_arn, "writer_health_alarm_name": self.writer_health_alarm_name})
+        self.register_outputs(
+            {"topic_arn": self.topic_arn, "writer_health_alarm_name": self.writer_health_alarm_name}
+        )

@@ -55,7 +55,7 @@ class NetworkArgs:
 
 def subnet_cidrs(cidr_block: str, count: int = 3) -> tuple[list[str], str]:
     """Carve ``count`` private subnets (/n+4 each) and one public subnet from the last /n+4."""
-    network = ipaddress.ip_network(cidr_block)
+    network = ipaddress.IPv4Network(cidr_block)
     quarters = list(network.subnets(prefixlen_diff=4))
     private = [str(s) for s in quarters[:count]]
     public = str(next(quarters[-1].subnets(new_prefix=min(quarters[-1].prefixlen + 4, 28))))
@@ -89,7 +89,9 @@ class Network(pulumi.ComponentResource):
     ) -> None:
         super().__init__("aurora:network:Network", name, None, opts)
         if len(args.availability_zones) != 3 or len(set(args.availability_zones)) != 3:
-            raise ValueError(f"{name}: availability_zones must be three distinct AZs, got {args.availability_zones}")
+            raise ValueError(
+                f"{name}: availability_zones must be three distinct AZs, got {args.availability_zones}"
+            )
         tags = args.extra_tags
 
         def opts_(**kw: object) -> pulumi.ResourceOptions:
@@ -117,11 +119,17 @@ class Network(pulumi.ComponentResource):
             for az, cidr in zip(args.availability_zones, private_cidrs, strict=True)
         ]
         self.private_route_table = aws.ec2.RouteTable(
-            f"{name}-private-rt", vpc_id=self.vpc.id, tags=resource_tags(f"{name}-private-rt", tags), opts=opts_()
+            f"{name}-private-rt",
+            vpc_id=self.vpc.id,
+            tags=resource_tags(f"{name}-private-rt", tags),
+            opts=opts_(),
         )
         for az, subnet in zip(args.availability_zones, self.private_subnets, strict=True):
             aws.ec2.RouteTableAssociation(
-                f"{name}-private-rt-{az}", subnet_id=subnet.id, route_table_id=self.private_route_table.id, opts=opts_()
+                f"{name}-private-rt-{az}",
+                subnet_id=subnet.id,
+                route_table_id=self.private_route_table.id,
+                opts=opts_(),
             )
         if args.nat_gateway:
             self._nat(name, args, public_cidr, opts_, tags)
@@ -158,7 +166,9 @@ class Network(pulumi.ComponentResource):
 
     def _nat(self, name: str, args: NetworkArgs, public_cidr: str, opts_, tags: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
         az = args.availability_zones[0]
-        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=resource_tags(f"{name}-igw", tags), opts=opts_())
+        igw = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=self.vpc.id, tags=resource_tags(f"{name}-igw", tags), opts=opts_()
+        )
         public = aws.ec2.Subnet(
             f"{name}-public-{az}",
             vpc_id=self.vpc.id,
@@ -169,14 +179,21 @@ class Network(pulumi.ComponentResource):
             opts=opts_(),
         )
         public_rt = aws.ec2.RouteTable(
-            f"{name}-public-rt", vpc_id=self.vpc.id, tags=resource_tags(f"{name}-public-rt", tags), opts=opts_()
+            f"{name}-public-rt",
+            vpc_id=self.vpc.id,
+            tags=resource_tags(f"{name}-public-rt", tags),
+            opts=opts_(),
         )
         aws.ec2.Route(
             f"{name}-public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
             gateway_id=igw.id, opts=opts_(),
         )  # fmt: skip
-        aws.ec2.RouteTableAssociation(f"{name}-public-rt-{az}", subnet_id=public.id, route_table_id=public_rt.id, opts=opts_())
-        eip = aws.ec2.Eip(f"{name}-nat-eip", domain="vpc", tags=resource_tags(f"{name}-nat-eip", tags), opts=opts_())
+        aws.ec2.RouteTableAssociation(
+            f"{name}-public-rt-{az}", subnet_id=public.id, route_table_id=public_rt.id, opts=opts_()
+        )
+        eip = aws.ec2.Eip(
+            f"{name}-nat-eip", domain="vpc", tags=resource_tags(f"{name}-nat-eip", tags), opts=opts_()
+        )
         nat = aws.ec2.NatGateway(
             f"{name}-nat", allocation_id=eip.id, subnet_id=public.id, tags=resource_tags(f"{name}-nat", tags),
             opts=opts_(depends_on=[igw]),

@@ -44,7 +44,11 @@ def dns_program(ctx: StackContext) -> dict[str, Any]:
         tags=resource_tags(f"{env.name}-zone"),
         opts=opts,
     )
-    outputs: dict[str, Any] = {"zone_id": zone.zone_id, "zone_name": zone_name, "writer_name": writer_name(zone_name)}
+    outputs: dict[str, Any] = {
+        "zone_id": zone.zone_id,
+        "zone_name": zone_name,
+        "writer_name": writer_name(zone_name),
+    }
 
     health_checks: dict[str, aws.route53.HealthCheck] = {}
     if env.is_global:

@@ -101,7 +101,9 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         AuroraClusterArgs(
             role=role,
             cluster_identifier=cluster_id,
-            instance_identifiers=[naming.instance_id(env.name, region, i) for i in range(env.database.instance_count)],
+            instance_identifiers=[
+                naming.instance_id(env.name, region, i) for i in range(env.database.instance_count)
+            ],
             availability_zones=zones,
             engine_version=env.database.engine_version,
             instance_class=env.database.instance_class,
@@ -201,7 +203,9 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
             ready=[initial_version, *cluster.instances],
         )
         for user_role, user_secret in setup.user_secret_arns.items():
-            lambdas.rotate(user_role, user_secret, secrets_key.key_arn, [*setup.user_secret_versions, *cluster.instances])
+            lambdas.rotate(
+                user_role, user_secret, secrets_key.key_arn, [*setup.user_secret_versions, *cluster.instances]
+            )
 
     outputs: dict[str, Any] = {
         "region": region,

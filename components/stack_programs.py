@@ -60,7 +60,9 @@ def read_stack_config() -> tuple[Environment, StackSpec, dict[str, Any]]:
     cfg = pulumi.Config(CONFIG_NAMESPACE)
     definition = cfg.get("environmentDefinition")
     if definition:
-        env = parse_environment(json.loads(definition), path=f"stack config {CONFIG_NAMESPACE}:environmentDefinition")
+        env = parse_environment(
+            json.loads(definition), path=f"stack config {CONFIG_NAMESPACE}:environmentDefinition"
+        )
     else:
         env = load_environment(cfg.get("environment") or split_stack_name(stack_name)[0])
     spec = stack_by_name(env, stack_name)

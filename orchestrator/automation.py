@@ -29,6 +29,7 @@ from typing import Any
 from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 from pulumi.automation.events import EngineEvent, OpType, StepEventMetadata
+from semver import VersionInfo
 
 from orchestrator.environment import PROJECT_NAME, PROJECT_ROOT, Environment
 from orchestrator.runner import ProgressSink, StackInfo, StackOperationError, StackResult
@@ -38,6 +39,9 @@ LOCAL_STATE_DIR = ".pulumi-state"
 # Self-managed (DIY) backends name stacks organization/<project>/<stack>; the literal
 # "organization" is what the CLI expects there. Pulumi Cloud resolves short names itself.
 DIY_ORGANIZATION = "organization"
+# Stack tags (expiry and role of ephemeral stacks) persist in self-managed backends from 3.211 on;
+# older CLIs accept `stack tag set` there and drop it.
+MINIMUM_CLI_VERSION = "3.211.0"
 _DIY_SCHEMES = ("file://", "s3://", "gs://", "azblob://")
 
 
@@ -241,7 +245,7 @@ class AutomationRunner:
     def _find_cli(self) -> auto.PulumiCommand:
         where = f"{self.env.name}.*"
         try:
-            return auto.PulumiCommand()
+            return auto.PulumiCommand(version=VersionInfo.parse(MINIMUM_CLI_VERSION))
         except FileNotFoundError:
             raise StackOperationError(where, f"the `pulumi` binary is not on PATH: {install_hint()}",
                                       kind="missing_cli") from None  # fmt: skip

@@ -116,7 +116,7 @@ def check_account_id(field: str, value: str) -> str:
             field=field,
             rule="an AWS account id is exactly 12 digits",
             value=value,
-            fix="quote it as a string in YAML (\"012345678901\") so leading zeros survive",
+            fix='quote it as a string in YAML ("012345678901") so leading zeros survive',
         )
     return value
 
@@ -148,9 +148,7 @@ def check_role_arn(field: str, value: str, account_id: str | None) -> str:
 VPC_MIN_PREFIX = 16
 VPC_MAX_PREFIX = 24
 # RFC 1918 ranges (VPC User Guide recommends private ranges).
-_PRIVATE_RANGES = tuple(
-    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-)
+_PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 def check_vpc_cidr(field: str, value: str) -> ipaddress.IPv4Network:
@@ -291,7 +289,9 @@ def engine_publishes_rpo_lag(engine_version: str) -> bool:
 # Global databases need memory-optimized classes (db.r5 or higher recommended); burstable
 # classes are not supported. Aurora User Guide, aurora-global-database.configuration.requirements.
 _GLOBAL_CLASS = re.compile(r"^db\.(r5|r6g|r6gd|r6i|r6id|r7g|r7gd|r7i|r8g|r8gd|x2g|x2gd)\.[0-9]*x?large$")
-_ANY_AURORA_MYSQL_CLASS = re.compile(r"^db\.(t3|t4g|r[5-8][a-z]*|x2[a-z]*)\.(micro|small|medium|[0-9]*x?large)$")
+_ANY_AURORA_MYSQL_CLASS = re.compile(
+    r"^db\.(t3|t4g|r[5-8][a-z]*|x2[a-z]*)\.(micro|small|medium|[0-9]*x?large)$"
+)
 
 
 def check_instance_class(field: str, value: str, *, global_database: bool) -> str:
@@ -389,7 +389,9 @@ def check_backup_window(field: str, value: str) -> str:
     return value
 
 
-_MAINTENANCE = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$")
+_MAINTENANCE = re.compile(
+    r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$"
+)
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEK = 7 * 24 * 60
 
@@ -458,7 +460,10 @@ def check_instance_count(field: str, count: int, *, protected: bool) -> int:
             else "a cluster needs at least one instance"
         )
         raise RuleViolation(
-            field=field, rule=f"at least {minimum} instances: {why}", value=count, fix=f"use {minimum} or more"
+            field=field,
+            rule=f"at least {minimum} instances: {why}",
+            value=count,
+            fix=f"use {minimum} or more",
         )
     if count > MAX_INSTANCES_PER_CLUSTER:
         raise RuleViolation(
@@ -620,7 +625,10 @@ def check_alarm_period(field: str, period: int) -> int:
 def check_alarm_window(field: str, period: int, evaluation_periods: int) -> None:
     if evaluation_periods < 1:
         raise RuleViolation(
-            field=field, rule="evaluation periods must be at least 1", value=evaluation_periods, fix="use 1 or more"
+            field=field,
+            rule="evaluation periods must be at least 1",
+            value=evaluation_periods,
+            fix="use 1 or more",
         )
     if period < 3600 and period * evaluation_periods > 86400:
         raise RuleViolation(
@@ -634,7 +642,9 @@ def check_alarm_window(field: str, period: int, evaluation_periods: int) -> None
 
 def check_positive(field: str, value: float) -> float:
     if value <= 0:
-        raise RuleViolation(field=field, rule="must be greater than zero", value=value, fix="use a positive value")
+        raise RuleViolation(
+            field=field, rule="must be greater than zero", value=value, fix="use a positive value"
+        )
     return value
 
 

@@ -56,13 +56,19 @@ app = typer.Typer(
 
 EnvOption = Annotated[
     str | None,
-    typer.Option("--env", "-e", help=f"Checked-in environment (environments/NAME.yaml). Default: {DEFAULT_ENVIRONMENT}."),
+    typer.Option(
+        "--env",
+        "-e",
+        help=f"Checked-in environment (environments/NAME.yaml). Default: {DEFAULT_ENVIRONMENT}.",
+    ),
 ]
 EnvFileOption = Annotated[
     Path | None,
     typer.Option("--env-file", help="Any environment file (instead of --env).", dir_okay=False),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout instead of text.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document to stdout instead of text.")
+]
 
 
 def err(message: str) -> None:
@@ -112,7 +118,9 @@ def rules(json_output: JsonOption = False) -> None:
     from orchestrator.guardrails import RULES
 
     if json_output:
-        doc = [{"id": r.id, "severity": r.severity, "rationale": r.rationale, "source": r.source} for r in RULES]
+        doc = [
+            {"id": r.id, "severity": r.severity, "rationale": r.rationale, "source": r.source} for r in RULES
+        ]
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
     for r in RULES:
@@ -121,10 +129,15 @@ def rules(json_output: JsonOption = False) -> None:
 
 # --- Deployments -------------------------------------------------------------------------------
 
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation (protected environments ask).")]
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Don't ask for confirmation (protected environments ask).")
+]
 TargetOption = Annotated[
     str | None,
-    typer.Option("--target-stack", help="Run one stack (e.g. prod.eu-west-1); its inputs are read from the stacks it depends on."),
+    typer.Option(
+        "--target-stack",
+        help="Run one stack (e.g. prod.eu-west-1); its inputs are read from the stacks it depends on.",
+    ),
 ]
 
 
@@ -137,9 +150,9 @@ def make_runner(env: Environment) -> StackRunner:
 
 def make_live(env: Environment) -> LiveView | None:
     """Read-only AWS view used to detect a moved writer. Tests replace this function."""
-    from orchestrator.live import BotoLiveView
+    from orchestrator.live import BotoLiveView, connect
 
-    return BotoLiveView.for_environment(env)
+    return BotoLiveView(connect(env))
 
 
 class ProgressPrinter:
@@ -158,10 +171,12 @@ class ProgressPrinter:
 
 
 def _report_text(report: RunReport) -> str:
-    lines = [f"{report.operation} of {report.env}: {'done' if report.ok else 'FAILED'} in {report.seconds:.1f}s"]
+    lines = [
+        f"{report.operation} of {report.env}: {'done' if report.ok else 'FAILED'} in {report.seconds:.1f}s"
+    ]
     for result in report.results:
         changes = ", ".join(f"{k} {v}" for k, v in result.changes.items() if v) or "no changes"
-        lines.append(f"  {result.stack:28s} {result.seconds:8.1f}s  {changes}")
+        lines.append(f"  {result.stack:28s} {result.seconds:8.1f}s  {result.note or changes}")
         for key in ("cluster_endpoint", "reader_endpoint", "global_writer_endpoint", "writer_name"):
             if key in result.outputs:
                 lines.append(f"      {key}: {result.outputs[key]}")
@@ -193,7 +208,9 @@ def _confirm_protected(env: Environment, action: str, yes: bool) -> None:
         raise typer.Exit(code=EXIT_REFUSED)
 
 
-def _orchestrator(env: Environment, quiet: bool, *, check_writer: bool, extra_tags: dict[str, str] | None = None) -> Orchestrator:
+def _orchestrator(
+    env: Environment, quiet: bool, *, check_writer: bool, extra_tags: dict[str, str] | None = None
+) -> Orchestrator:
     try:
         runner = make_runner(env)
     except StackOperationError as exc:
@@ -238,10 +255,15 @@ def up(
     env: EnvOption = None,
     env_file: EnvFileOption = None,
     yes: YesOption = False,
-    refresh: Annotated[bool, typer.Option("--refresh", help="Refresh each stack's state before updating.")] = False,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Refresh each stack's state before updating.")
+    ] = False,
     target_stack: TargetOption = None,
     skip_migrations: Annotated[
-        bool, typer.Option("--skip-migrations", help="Don't apply the repository's migrations after deploying (dev).")
+        bool,
+        typer.Option(
+            "--skip-migrations", help="Don't apply the repository's migrations after deploying (dev)."
+        ),
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -252,7 +274,12 @@ def up(
     _confirm_protected(environment, "deploy to it", yes)
     orch = _orchestrator(environment, json_output, check_writer=True)
     report = _run(lambda: orch.up(target_stack=target_stack, refresh=refresh))
-    if report.ok and environment.database.schema_source == "repository" and not skip_migrations and not target_stack:
+    if (
+        report.ok
+        and environment.database.schema_source == "repository"
+        and not skip_migrations
+        and not target_stack
+    ):
         # The environment where the repository's migrations enter the chain is usable the moment
         # `up` finishes: bootstrap ran inside the deployment, the schema is applied here.
         err(f"applying the repository's migrations to {environment.name} (skip with --skip-migrations)")
@@ -300,7 +327,9 @@ def destroy(
 
 # --- Ephemeral environments ------------------------------------------------------------------
 
-ephemeral_app = typer.Typer(help="Short-lived test environments: create, list, reap expired ones.", no_args_is_help=True)
+ephemeral_app = typer.Typer(
+    help="Short-lived test environments: create, list, reap expired ones.", no_args_is_help=True
+)
 app.add_typer(ephemeral_app, name="ephemeral")
 
 
@@ -390,7 +419,9 @@ db_app = typer.Typer(
 app.add_typer(db_app, name="db")
 RoleArnOption = Annotated[
     str | None,
-    typer.Option("--role-arn", help="Role to assume in the environment's account (default: your credentials)."),
+    typer.Option(
+        "--role-arn", help="Role to assume in the environment's account (default: your credentials)."
+    ),
 ]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")]
 
@@ -423,7 +454,9 @@ def _emit(doc: object, text: str, json_output: bool) -> None:
 
 @db_app.command("status")
 def db_status(
-    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="Environment(s); default: dev, staging, prod.")] = None,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="Environment(s); default: dev, staging, prod.")
+    ] = None,
     role_arn: RoleArnOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -433,13 +466,18 @@ def db_status(
     lines: list[str] = []
     for name in names:
         environment = resolve_environment(name, None)
-        status = _schema_call(lambda e=environment: make_schema_target(e, role_arn).status())
+        target = make_schema_target(environment, role_arn)
+        status = _schema_call(target.status)
         assert isinstance(status, SchemaEnvironmentStatus)
         docs.append({"env": name, **status.raw})
         blocked = status.blocked_by
         lines.append(
             f"{name:10s} version {status.version:4d}  pending {list(status.pending) or 'none'}"
-            + (f"  BLOCKED by {blocked.get('status')} {blocked.get('filename')}: {blocked.get('error')}" if blocked else "")
+            + (
+                f"  BLOCKED by {blocked.get('status')} {blocked.get('filename')}: {blocked.get('error')}"
+                if blocked
+                else ""
+            )
         )
     _emit(docs, "\n".join(lines), json_output)
 
@@ -472,7 +510,9 @@ def db_migrate(
 
 @db_app.command("promote")
 def db_promote(
-    from_env: Annotated[str, typer.Option("--from", help="Source environment (its applied history is promoted).")],
+    from_env: Annotated[
+        str, typer.Option("--from", help="Source environment (its applied history is promoted).")
+    ],
     to_env: Annotated[str, typer.Option("--to", help="Target environment.")],
     dry_run: DryRunOption = False,
     yes: YesOption = False,
@@ -480,7 +520,8 @@ def db_promote(
         str | None, typer.Option("--role-arn", help="Role to assume in the TARGET environment's account.")
     ] = None,
     source_role_arn: Annotated[
-        str | None, typer.Option("--source-role-arn", help="Role to assume in the SOURCE environment's account.")
+        str | None,
+        typer.Option("--source-role-arn", help="Role to assume in the SOURCE environment's account."),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:

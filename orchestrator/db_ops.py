@@ -55,7 +55,9 @@ def target_for(env: Environment, *, role_arn: str | None = None, profile: str | 
 
     aws = connect(env, role_arn=role_arn, profile=profile, session_name=f"infra-db-{env.name}")
     return SchemaTarget.of(
-        env, lambda_client=aws.action_client("lambda", env.primary_region), s3_client=aws.client("s3", env.primary_region)
+        env,
+        lambda_client=aws.action_client("lambda", env.primary_region),
+        s3_client=aws.client("s3", env.primary_region),
     )
 
 
@@ -73,7 +75,10 @@ def migrate(
     plan = plan_migrate(target)
     if plan is None:
         progress(f"{target.env.name}: applying what is published under s3://{target.bucket}/{target.prefix}")
-        return {"plan": None, "migrate": schema.run_migrate(target.lambda_client, target.function, dry_run=dry_run)}
+        return {
+            "plan": None,
+            "migrate": schema.run_migrate(target.lambda_client, target.function, dry_run=dry_run),
+        }
     if dry_run:
         return {"plan": plan.to_dict(), "migrate": None}
     return schema.execute_plan(

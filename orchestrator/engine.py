@@ -13,7 +13,14 @@ from typing import Any, Protocol
 
 from orchestrator.environment import Environment, needs_embedded_definition
 from orchestrator.runner import ProgressEvent, StackOperationError, StackResult, StackRunner
-from orchestrator.topology import StackSpec, stack_by_name, stack_config, stacks_for, waves
+from orchestrator.topology import (
+    MissingUpstreamOutput,
+    StackSpec,
+    stack_by_name,
+    stack_config,
+    stacks_for,
+    waves,
+)
 
 ENV_TAG = "aurora:environment"
 ROLE_TAG = "aurora:role"
@@ -225,7 +232,14 @@ class Orchestrator:
         embed = self.embed_definition
 
         def step(spec: StackSpec, upstream: Mapping[str, Mapping[str, Any]]) -> StackResult:
-            config = stack_config(self.env, spec, upstream, embed_definition=embed)
+            try:
+                config = stack_config(self.env, spec, upstream, embed_definition=embed)
+            except MissingUpstreamOutput as exc:
+                if operation != "preview":
+                    raise StackOperationError(spec.name, str(exc), kind="missing") from None
+                # A preview creates no outputs: a stack whose upstream was never deployed can't
+                # be previewed yet. Say so instead of failing the whole preview.
+                return StackResult(spec.name, "preview", note=f"not previewed: {exc}")
             if operation == "preview":
                 return self.runner.preview(spec, config, self.progress)
             return self.runner.up(spec, config, self.progress, refresh=refresh, tags=self.stack_tags(spec))

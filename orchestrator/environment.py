@@ -321,7 +321,10 @@ class Environment(_Model):
     def _cost_center(cls, value: str) -> str:
         if not value.strip():
             raise RuleViolation(
-                field="cost_center", rule="must not be empty (FC-004-10)", value=value, fix="name the budget owner"
+                field="cost_center",
+                rule="must not be empty (FC-004-10)",
+                value=value,
+                fix="name the budget owner",
             )
         return value
 
@@ -367,14 +370,20 @@ class Environment(_Model):
 
     def _check_database(self) -> None:
         db = self.database
-        aws_rules.check_engine_version("database.engine_version", db.engine_version, global_database=self.is_global)
-        aws_rules.check_instance_class("database.instance_class", db.instance_class, global_database=self.is_global)
+        aws_rules.check_engine_version(
+            "database.engine_version", db.engine_version, global_database=self.is_global
+        )
+        aws_rules.check_instance_class(
+            "database.instance_class", db.instance_class, global_database=self.is_global
+        )
         aws_rules.check_instance_count("database.instance_count", db.instance_count, protected=self.protected)
         aws_rules.check_backup_retention("database.backup_retention_days", db.backup_retention_days)
         aws_rules.check_backup_window("database.backup_window", db.backup_window)
         aws_rules.check_maintenance_window("database.maintenance_window", db.maintenance_window)
         aws_rules.check_windows_disjoint("database.backup_window", db.backup_window, db.maintenance_window)
-        aws_rules.check_backtrack("database.backtrack_hours", self.backtrack_hours, global_database=self.is_global)
+        aws_rules.check_backtrack(
+            "database.backtrack_hours", self.backtrack_hours, global_database=self.is_global
+        )
 
     def _check_monitoring(self) -> None:
         m = self.monitoring
@@ -485,13 +494,17 @@ def load_environment_file(path: Path, *, check_organisation: bool = True) -> Env
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise EnvironmentFileError(display, [f"(file): cannot be read ({exc}). Fix: check the path"]) from None
+        raise EnvironmentFileError(
+            display, [f"(file): cannot be read ({exc}). Fix: check the path"]
+        ) from None
     if not text.strip():
         raise EnvironmentFileError(display, ["(file): is empty. Fix: copy environments/dev.yaml and edit it"])
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise EnvironmentFileError(display, [f"(file): is not valid YAML ({exc}). Fix: correct the syntax"]) from None
+        raise EnvironmentFileError(
+            display, [f"(file): is not valid YAML ({exc}). Fix: correct the syntax"]
+        ) from None
     env = parse_environment(data, path=display)
     if check_organisation:
         check_against_organisation(env, path)
@@ -529,7 +542,9 @@ def load_environment(name: str) -> Environment:
 class UnknownEnvironmentError(Exception):
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(f"unknown environment {name!r}: no file environments/{name}.yaml. {_available_hint()}")
+        super().__init__(
+            f"unknown environment {name!r}: no file environments/{name}.yaml. {_available_hint()}"
+        )
 
 
 def check_against_organisation(env: Environment, path: Path) -> None:

@@ -42,7 +42,9 @@ def parse_ttl(text: str) -> timedelta:
     days, hours, minutes = (int(g) if g else 0 for g in match.groups())
     ttl = timedelta(days=days, hours=hours, minutes=minutes)
     if not timedelta(minutes=15) <= ttl <= MAX_TTL:
-        raise EphemeralError(f"--ttl: must be between 15m and 7d (got {text!r}); reap runs would destroy it early or never")
+        raise EphemeralError(
+            f"--ttl: must be between 15m and 7d (got {text!r}); reap runs would destroy it early or never"
+        )
     return ttl
 
 
@@ -51,7 +53,9 @@ def slot_cidrs(slot: int, regions: Iterable[str]) -> dict[str, str]:
     if not 0 <= slot < MAX_SLOTS:
         raise EphemeralError(f"CIDR slot {slot} is outside the pool (0-{MAX_SLOTS - 1})")
     if len(regions) > REGIONS_PER_SLOT:
-        raise EphemeralError(f"an ephemeral environment has at most {REGIONS_PER_SLOT} regions (got {len(regions)})")
+        raise EphemeralError(
+            f"an ephemeral environment has at most {REGIONS_PER_SLOT} regions (got {len(regions)})"
+        )
     base = POOL_SECOND_OCTET_START + slot * REGIONS_PER_SLOT
     return {region: f"{POOL_FIRST_OCTET}.{base + i}.0.0/16" for i, region in enumerate(regions)}
 
@@ -84,7 +88,10 @@ def generate(
     data["network"]["cidrs"] = slot_cidrs(slot, template.regions)
     data["failover"] = {**data["failover"], "automated": False}
     data["dns"] = {**data["dns"], "zone_name": f"{name}.db.internal"}
-    data["database"] = {**data["database"], "instance_count": max(1, min(template.database.instance_count, 2))}
+    data["database"] = {
+        **data["database"],
+        "instance_count": max(1, min(template.database.instance_count, 2)),
+    }
     env = parse_environment(data, path=f"ephemeral environment from {template.name}")
     return env, slot
 
@@ -127,7 +134,9 @@ def list_ephemeral(stacks: Iterable[StackInfo]) -> list[EphemeralEnv]:
         if stack.tags.get(POLICY_TAG) != DeletionPolicy.EPHEMERAL.value or EXPIRES_TAG not in stack.tags:
             continue
         name = stack.tags.get(ENV_TAG) or split_stack_name(stack.name)[0]
-        env = envs.setdefault(name, EphemeralEnv(name=name, expires_at=_parse_time(stack.tags.get(EXPIRES_TAG))))
+        env = envs.setdefault(
+            name, EphemeralEnv(name=name, expires_at=_parse_time(stack.tags.get(EXPIRES_TAG)))
+        )
         env.stacks.append(stack)
     return sorted(envs.values(), key=lambda e: e.name)
 
@@ -180,6 +189,11 @@ def reap(
                     on_progress(f"reaping {spec.name} (expired {env.expires_at:%Y-%m-%dT%H:%M:%SZ})")
                     runner.destroy(spec, lambda _event: None)
                     outcome.destroyed.append(spec.name)
+                    # An emptied stack still carries its expiry tag: remove it so the next reap
+                    # doesn't find it again (runners that keep no empty stacks have no remove).
+                    remove = getattr(runner, "remove", None)
+                    if remove is not None:
+                        remove(spec)
         except StackOperationError as exc:
             outcome.error = str(exc)
         except Exception as exc:  # a reap job must go on with the other environments

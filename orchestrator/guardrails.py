@@ -199,7 +199,9 @@ def _no_open_db(graph: Graph) -> Iterator[Hit]:
     for node in graph.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
         i = node.inputs
         low, high = i.get("fromPort", 0), i.get("toPort", 65535)
-        opens_db = i.get("ipProtocol") in ("-1", "tcp", "6") and (low <= 3306 <= high or i.get("ipProtocol") == "-1")
+        opens_db = i.get("ipProtocol") in ("-1", "tcp", "6") and (
+            low <= 3306 <= high or i.get("ipProtocol") == "-1"
+        )
         if opens_db and (i.get("cidrIpv4") in _OPEN or i.get("cidrIpv6") in _OPEN):
             yield node, f"ingress to port 3306 from {i.get('cidrIpv4') or i.get('cidrIpv6')}"
     for node in graph.of_type("aws:ec2/securityGroup:SecurityGroup"):
@@ -247,14 +249,20 @@ def _backtrack(graph: Graph) -> Iterator[Hit]:
     for node in graph.of_type(CLUSTER):
         window = node.inputs.get("backtrackWindow") or 0
         if _is_member(node) and window:
-            yield node, (
-                f"backtrackWindow={window} on a global-database member: AWS does not support backtrack there; "
-                "use point-in-time restore"
+            yield (
+                node,
+                (
+                    f"backtrackWindow={window} on a global-database member: AWS does not support backtrack there; "
+                    "use point-in-time restore"
+                ),
             )
         if not _is_member(node) and graph.env.backtrack_hours and window != graph.env.backtrack_hours * 3600:
-            yield node, (
-                f"the environment asks for a {graph.env.backtrack_hours} h backtrack window but the cluster sets "
-                f"backtrackWindow={window}"
+            yield (
+                node,
+                (
+                    f"the environment asks for a {graph.env.backtrack_hours} h backtrack window but the cluster sets "
+                    f"backtrackWindow={window}"
+                ),
             )
         if window > aws_rules.BACKTRACK_MAX_HOURS * 3600:
             yield node, f"backtrackWindow={window} exceeds 72 h"
@@ -272,7 +280,13 @@ def _secondary_no_creds(graph: Graph) -> Iterator[Hit]:
             continue
         present = [
             k
-            for k in ("masterUsername", "masterPassword", "masterPasswordWo", "databaseName", "manageMasterUserPassword")
+            for k in (
+                "masterUsername",
+                "masterPassword",
+                "masterPasswordWo",
+                "databaseName",
+                "manageMasterUserPassword",
+            )
             if node.inputs.get(k)
         ]
         if present:
@@ -309,13 +323,22 @@ def _deletion(graph: Graph) -> Iterator[Hit]:
         skip = bool(i.get("skipFinalSnapshot"))
         final = i.get("finalSnapshotIdentifier")
         if skip and final:
-            yield node, "sets both skipFinalSnapshot and finalSnapshotIdentifier (AWS rejects the combination)"
+            yield (
+                node,
+                "sets both skipFinalSnapshot and finalSnapshotIdentifier (AWS rejects the combination)",
+            )
         if not skip and not final:
-            yield node, "neither skipFinalSnapshot nor finalSnapshotIdentifier: the cluster could never be deleted"
+            yield (
+                node,
+                "neither skipFinalSnapshot nor finalSnapshotIdentifier: the cluster could never be deleted",
+            )
         if protected and (skip or not i.get("deletionProtection")):
             yield node, "protected environment: needs deletionProtection and a final snapshot"
         if not protected and (i.get("deletionProtection") or not skip):
-            yield node, "ephemeral environment: deletion protection must be off and the final snapshot skipped"
+            yield (
+                node,
+                "ephemeral environment: deletion protection must be off and the final snapshot skipped",
+            )
     for node in graph.of_type(GLOBAL_CLUSTER):
         if protected and (node.inputs.get("forceDestroy") or not node.inputs.get("deletionProtection")):
             yield node, "protected environment: global cluster needs deletionProtection and no forceDestroy"
@@ -350,7 +373,9 @@ def _tls(graph: Graph) -> Iterator[Hit]:
     }
     for node in graph.of_type(CLUSTER):
         group = groups.get(node.inputs.get("dbClusterParameterGroupName"))
-        params = {p.get("name"): p.get("value") for p in (group.inputs.get("parameters", []) if group else [])}
+        params = {
+            p.get("name"): p.get("value") for p in (group.inputs.get("parameters", []) if group else [])
+        }
         if str(params.get("require_secure_transport", "")).upper() not in ("ON", "1"):
             yield node, "its cluster parameter group does not set require_secure_transport=ON"
 
@@ -458,7 +483,10 @@ def _outputs(graph: Graph) -> Iterator[Hit]:
             yield None, f"stack {stack} does not export {', '.join(missing)}"
         for key, value in outputs.items():
             if key.endswith(("_endpoint", "_address")) and value is not None and not isinstance(value, str):
-                yield None, f"stack {stack} output {key} is {type(value).__name__}, not a plain string (FC-004-2)"
+                yield (
+                    None,
+                    f"stack {stack} output {key} is {type(value).__name__}, not a plain string (FC-004-2)",
+                )
 
 
 # --- Lambda ----------------------------------------------------------------------------------
@@ -483,16 +511,24 @@ def _lambda_imports(graph: Graph) -> Iterator[Hit]:
     for node in graph.of_type(FUNCTION):
         sub = _subpackage(str(node.inputs.get("handler", "")))
         if sub is None:
-            yield node, f"handler {node.inputs.get('handler')!r} is not in lambda_src (its imports can't be checked)"
+            yield (
+                node,
+                f"handler {node.inputs.get('handler')!r} is not in lambda_src (its imports can't be checked)",
+            )
             continue
         try:
             missing = lambda_packaging.unsatisfied_imports([sub])
         except lambda_packaging.PackagingError as exc:
             yield node, str(exc)
             continue
-        needs_layer = lambda_packaging.imported_top_level_modules([sub]) & lambda_packaging.layer_top_level_modules()
+        needs_layer = (
+            lambda_packaging.imported_top_level_modules([sub]) & lambda_packaging.layer_top_level_modules()
+        )
         if missing:
-            yield node, f"imports {', '.join(sorted(missing))}, which neither the runtime nor the layer provides"
+            yield (
+                node,
+                f"imports {', '.join(sorted(missing))}, which neither the runtime nor the layer provides",
+            )
         if needs_layer and not node.inputs.get("layers"):
             yield node, f"imports {', '.join(sorted(needs_layer))} from the layer but has no layer attached"
 
@@ -551,9 +587,12 @@ def _lambda_reachability(graph: Graph) -> Iterator[Hit]:
         for service in sorted(services_called(sub)):
             endpoint = _ENDPOINT_FOR_SERVICE.get(service, service)
             if endpoint not in endpoints:
-                yield node, (
-                    f"calls {service} from private subnets but the VPC has no {endpoint} endpoint and no NAT "
-                    "gateway: the call would time out"
+                yield (
+                    node,
+                    (
+                        f"calls {service} from private subnets but the VPC has no {endpoint} endpoint and no NAT "
+                        "gateway: the call would time out"
+                    ),
                 )
 
 
@@ -606,7 +645,7 @@ def _as_list(value: Any) -> list[Any]:
 @rule(
     "iam-least-privilege",
     "error",
-    "IAM statements name exact actions, and use Resource \"*\" only where AWS requires it",
+    'IAM statements name exact actions, and use Resource "*" only where AWS requires it',
     "FC-002-7",
 )
 def _iam(graph: Graph) -> Iterator[Hit]:
@@ -621,16 +660,22 @@ def _iam(graph: Graph) -> Iterator[Hit]:
             if "*" in _as_list(statement.get("Resource", [])):
                 broad = [a for a in actions if a not in WILDCARD_RESOURCE_ALLOWED]
                 if broad:
-                    yield node, (
-                        f"statement {statement.get('Sid', '?')} grants {', '.join(broad)} on Resource \"*\"; "
-                        "name the resources"
+                    yield (
+                        node,
+                        (
+                            f'statement {statement.get("Sid", "?")} grants {", ".join(broad)} on Resource "*"; '
+                            "name the resources"
+                        ),
                     )
     for node in graph.of_type("aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey"):
         for statement in _statements(node.inputs.get("policy")):
             principal = statement.get("Principal", {})
             aws_principal = principal.get("AWS") if isinstance(principal, dict) else principal
             if statement.get("Effect") == "Allow" and aws_principal == "*" and not statement.get("Condition"):
-                yield node, f"key policy statement {statement.get('Sid', '?')} allows any principal unconditionally"
+                yield (
+                    node,
+                    f"key policy statement {statement.get('Sid', '?')} allows any principal unconditionally",
+                )
 
 
 # --- Encryption, rotation ----------------------------------------------------------------------
@@ -659,9 +704,12 @@ def _cmk(graph: Graph) -> Iterator[Hit]:
     buckets = {n.inputs.get("bucket") for n in graph.of_type("aws:s3/bucket:Bucket")}
     encrypted = {
         n.inputs.get("bucket")
-        for n in graph.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+        for n in graph.of_type(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        )
         if any(
-            (r.get("applyServerSideEncryptionByDefault") or {}).get("kmsMasterKeyId") for r in n.inputs.get("rules", [])
+            (r.get("applyServerSideEncryptionByDefault") or {}).get("kmsMasterKeyId")
+            for r in n.inputs.get("rules", [])
         )
     }
     for node in graph.of_type("aws:s3/bucket:Bucket"):
@@ -677,7 +725,10 @@ def _cmk(graph: Graph) -> Iterator[Hit]:
     "FC-000-5",
 )
 def _rotation(graph: Graph) -> Iterator[Hit]:
-    rotated = {str(n.inputs.get("secretId")) for n in graph.of_type("aws:secretsmanager/secretRotation:SecretRotation")}
+    rotated = {
+        str(n.inputs.get("secretId"))
+        for n in graph.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    }
     for node in graph.of_type("aws:secretsmanager/secret:Secret"):
         if node.resource.id not in rotated:
             yield node, f"secret {node.inputs.get('name')} has no rotation schedule"
@@ -697,13 +748,18 @@ _R53_STATISTICS = {"Average", "Minimum", "Maximum", "Sum", "SampleCount"}
     cross_stack=True,
 )
 def _health_checks(graph: Graph) -> Iterator[Hit]:
-    alarms = {(n.region, n.inputs.get("name")): n for n in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    alarms: dict[tuple[Any, Any], Node] = {
+        (n.region, n.inputs.get("name")): n for n in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
     for node in graph.of_type("aws:route53/healthCheck:HealthCheck"):
         kind = node.inputs.get("type")
         if kind != "CLOUDWATCH_METRIC":
-            yield node, (
-                f"health check of type {kind}: a MySQL endpoint serves no HTTP(S), and private endpoints can't "
-                "be probed by Route 53; use CLOUDWATCH_METRIC on the writer-health alarm"
+            yield (
+                node,
+                (
+                    f"health check of type {kind}: a MySQL endpoint serves no HTTP(S), and private endpoints can't "
+                    "be probed by Route 53; use CLOUDWATCH_METRIC on the writer-health alarm"
+                ),
             )
             continue
         region, name = node.inputs.get("cloudwatchAlarmRegion"), node.inputs.get("cloudwatchAlarmName")
@@ -713,11 +769,20 @@ def _health_checks(graph: Graph) -> Iterator[Hit]:
             continue
         period = int(alarm.inputs.get("period") or 0)
         if period < 60 or period % 60:
-            yield node, f"alarm {name} has period {period}: Route 53 supports standard-resolution metrics only"
+            yield (
+                node,
+                f"alarm {name} has period {period}: Route 53 supports standard-resolution metrics only",
+            )
         if alarm.inputs.get("extendedStatistic") or alarm.inputs.get("metricQueries"):
-            yield node, f"alarm {name} uses extended statistics or metric math, which Route 53 doesn't support"
+            yield (
+                node,
+                f"alarm {name} uses extended statistics or metric math, which Route 53 doesn't support",
+            )
         elif alarm.inputs.get("statistic") not in _R53_STATISTICS:
-            yield node, f"alarm {name} statistic {alarm.inputs.get('statistic')!r} is not supported by Route 53"
+            yield (
+                node,
+                f"alarm {name} statistic {alarm.inputs.get('statistic')!r} is not supported by Route 53",
+            )
 
 
 @rule(

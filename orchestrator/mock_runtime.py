@@ -204,7 +204,9 @@ class PlanMocks(pulumi.runtime.Mocks):
             fn = str(inputs.get("name", name))
             state["name"] = fn
             state["arn"] = self._arn("lambda", region, f"function:{fn}")
-            state["invokeArn"] = f"arn:aws:apigateway:{region}:lambda:path/functions/{state['arn']}/invocations"
+            state["invokeArn"] = (
+                f"arn:aws:apigateway:{region}:lambda:path/functions/{state['arn']}/invocations"
+            )
             state["qualifiedArn"] = f"{state['arn']}:1"
             state["version"] = "1"
             return fn

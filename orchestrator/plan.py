@@ -74,7 +74,9 @@ class Plan:
 ProgramFactory = Callable[[], Mapping[str, Any]]
 
 
-def build_plan(env: Environment, *, program: ProgramFactory = program_from_config, evaluate_rules: bool = True) -> Plan:
+def build_plan(
+    env: Environment, *, program: ProgramFactory = program_from_config, evaluate_rules: bool = True
+) -> Plan:
     """Run every stack of ``env`` in deployment order under mocks, feeding outputs forward."""
     embed = needs_embedded_definition(env)
     upstream: dict[str, dict[str, Any]] = {}

@@ -67,7 +67,9 @@ def graph_from_stack(args: Any) -> guardrails.Graph | None:
             guardrails.Node(
                 stack=stack or "",
                 role=role,
-                region=str(props.get("region") or (provider.props.get("region") if provider else None) or region),
+                region=str(
+                    props.get("region") or (provider.props.get("region") if provider else None) or region
+                ),
                 resource=RecordedResource(
                     urn=str(resource.urn),
                     type=str(resource.resource_type),
@@ -95,16 +97,19 @@ def validate_stack(rule: guardrails.Rule, args: Any, report_violation: Callable[
 
 
 def policy_specs(rules: Iterable[guardrails.Rule] = guardrails.RULES) -> list[PolicySpec]:
-    specs = []
-    for r in rules:
-        if r.cross_stack:
-            continue
-        specs.append(
-            PolicySpec(
-                name=r.id,
-                description=f"{r.rationale} [{r.source}]",
-                enforcement_level="mandatory" if r.severity == "error" else "advisory",
-                validate=lambda args, report, r=r: validate_stack(r, args, report),
-            )
+    def validator(r: guardrails.Rule) -> Callable[[Any, Callable[..., None]], None]:
+        def validate(args: Any, report_violation: Callable[..., None]) -> None:
+            validate_stack(r, args, report_violation)
+
+        return validate
+
+    return [
+        PolicySpec(
+            name=r.id,
+            description=f"{r.rationale} [{r.source}]",
+            enforcement_level="mandatory" if r.severity == "error" else "advisory",
+            validate=validator(r),
         )
-    return specs
+        for r in rules
+        if not r.cross_stack
+    ]

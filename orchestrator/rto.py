@@ -50,7 +50,11 @@ class RtoBudget:
         if not self.terms:
             return "not applicable (regional environment: no secondary to fail over to)"
         parts = ", ".join(f"{t} {s}s" for t, s, _ in self.terms)
-        manual = " plus the operator's `infra failover` (automated failover is off)" if self.manual_promotion else ""
+        manual = (
+            " plus the operator's `infra failover` (automated failover is off)"
+            if self.manual_promotion
+            else ""
+        )
         return f"worst case {self.total_seconds}s (~{self.total_seconds / 60:.1f} min), dominated by {self.dominant}{manual}: {parts}"
 
 

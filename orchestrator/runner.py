@@ -26,7 +26,9 @@ ProgressSink = Callable[[ProgressEvent], None]
 class StackOperationError(Exception):
     """A stack operation failed; names the stack and, when known, the failing resource."""
 
-    def __init__(self, stack: str, message: str, *, resource: str | None = None, kind: str = "failed") -> None:
+    def __init__(
+        self, stack: str, message: str, *, resource: str | None = None, kind: str = "failed"
+    ) -> None:
         self.stack = stack
         self.resource = resource
         self.kind = kind  # failed | locked | missing | backend | cancelled | missing_cli
@@ -41,6 +43,8 @@ class StackResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, int] = field(default_factory=dict)  # create/update/delete/same counts
     seconds: float = 0.0
+    note: str | None = None
+    """Why the stack was not (fully) run, e.g. a preview whose upstream was never deployed."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +53,7 @@ class StackResult:
             "changes": self.changes,
             "seconds": round(self.seconds, 3),
             "outputs": self.outputs,
+            "note": self.note,
         }
 
 
@@ -136,9 +141,13 @@ class InProcessRunner:
     def _duration(self, spec: StackSpec) -> float:
         return self.durations.get(spec.name, self.durations.get(spec.role.value, 0.0))
 
-    def _run(self, spec: StackSpec, config: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    def _run(
+        self, spec: StackSpec, config: Mapping[str, Any]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
         with self._program_lock:
-            run = run_program(stack=spec.name, account_id=self.account_id, config=config, program=program_from_config)
+            run = run_program(
+                stack=spec.name, account_id=self.account_id, config=config, program=program_from_config
+            )
         resources = {r.urn: {"type": r.type, "name": r.name, "inputs": r.inputs} for r in run.resources}
         return resources, run.raw_outputs
 
@@ -153,7 +162,9 @@ class InProcessRunner:
         self._record("preview", spec)
         resources, outputs = self._run(spec, config)
         changes = self._diff(spec.name, resources)
-        return StackResult(spec.name, "preview", outputs=outputs, changes=changes, seconds=self.clock() - started)
+        return StackResult(
+            spec.name, "preview", outputs=outputs, changes=changes, seconds=self.clock() - started
+        )
 
     def _diff(self, stack: str, resources: Mapping[str, dict[str, Any]]) -> dict[str, int]:
         old = self.states.get(stack)

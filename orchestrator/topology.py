@@ -163,7 +163,11 @@ def _pick(outputs: Mapping[str, Any], stack: str, output: str, consumer: str, op
 
 
 def stack_config(
-    env: Environment, spec: StackSpec, upstream: Mapping[str, Mapping[str, Any]], *, embed_definition: bool = False
+    env: Environment,
+    spec: StackSpec,
+    upstream: Mapping[str, Mapping[str, Any]],
+    *,
+    embed_definition: bool = False,
 ) -> dict[str, Any]:
     """The config a stack runs with: its environment plus the outputs fed from upstream stacks.
 

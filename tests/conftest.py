@@ -13,7 +13,9 @@ from tests.support.mariadb import MariaDBServer, mariadb_binaries
 def _require_mariadb() -> None:
     if mariadb_binaries() is not None:
         return
-    reason = "MariaDB server binaries (mariadbd, mariadb-install-db) not found: apt-get install -y mariadb-server"
+    reason = (
+        "MariaDB server binaries (mariadbd, mariadb-install-db) not found: apt-get install -y mariadb-server"
+    )
     if os.environ.get("CI"):
         pytest.fail(f"CI must run the MariaDB tier: {reason}")
     pytest.skip(reason)

@@ -41,7 +41,9 @@ def invoke(*args: str, input: str | None = None) -> Any:
     return runner.invoke(cli.app, list(args), input=input)
 
 
-def test_migrate_dev_publishes_the_repository_and_promote_moves_it_along_the_chain(targets: dict[str, Any]) -> None:
+def test_migrate_dev_publishes_the_repository_and_promote_moves_it_along_the_chain(
+    targets: dict[str, Any],
+) -> None:
     latest = load_repository().migrations[-1].version
     # WHEN dev is migrated (the repository-sourced environment)
     result = invoke("db", "migrate", "--env", "dev", "--json")
@@ -66,7 +68,9 @@ def test_migrate_dev_publishes_the_repository_and_promote_moves_it_along_the_cha
     ]  # fmt: skip
 
 
-def test_promoting_from_an_environment_that_lacks_the_targets_migration_is_refused(targets: dict[str, Any]) -> None:
+def test_promoting_from_an_environment_that_lacks_the_targets_migration_is_refused(
+    targets: dict[str, Any],
+) -> None:
     assert invoke("db", "migrate", "--env", "dev").exit_code == 0
     assert invoke("db", "promote", "--from", "dev", "--to", "staging", "--yes").exit_code == 0
     # WHEN prod (empty) would be promoted "down" into staging

@@ -101,7 +101,11 @@ def test_protected_environment_deploys_with_yes(backend: dict[str, Any]) -> None
 def test_destroy_refuses_a_protected_environment_and_explains_snapshots(backend: dict[str, Any]) -> None:
     result = invoke("destroy", "--env", "prod", "--yes")
     assert result.exit_code == 5
-    assert "protected" in result.stderr and "final snapshot" in result.stderr and "--allow-protected" in result.stderr
+    assert (
+        "protected" in result.stderr
+        and "final snapshot" in result.stderr
+        and "--allow-protected" in result.stderr
+    )
 
 
 def test_destroy_removes_every_stack_in_reverse_order(backend: dict[str, Any]) -> None:

@@ -56,8 +56,15 @@ def test_up_runs_primary_then_secondaries_together_then_dns(prod: Environment) -
     assert index[("up-commit", "prod.us-east-1")] < index[("up", "prod.us-west-2")]
     assert index[("up", "prod.eu-west-1")] < index[("up-commit", "prod.us-west-2")]
     assert index[("up", "prod.us-west-2")] < index[("up-commit", "prod.eu-west-1")]
-    assert index[("up", "prod.dns")] > max(index[("up-commit", "prod.us-west-2")], index[("up-commit", "prod.eu-west-1")])
-    assert [r.stack for r in report.results] == ["prod.us-east-1", "prod.us-west-2", "prod.eu-west-1", "prod.dns"]
+    assert index[("up", "prod.dns")] > max(
+        index[("up-commit", "prod.us-west-2")], index[("up-commit", "prod.eu-west-1")]
+    )
+    assert [r.stack for r in report.results] == [
+        "prod.us-east-1",
+        "prod.us-west-2",
+        "prod.eu-west-1",
+        "prod.dns",
+    ]
 
 
 def test_secondaries_receive_the_primary_global_cluster_identifier_as_config(prod: Environment) -> None:
@@ -66,7 +73,11 @@ def test_secondaries_receive_the_primary_global_cluster_identifier_as_config(pro
     primary_outputs = report.results[0].outputs
     for secondary in ("prod.us-west-2", "prod.eu-west-1"):
         config = runner.configs[secondary]
-        assert config["aurora:globalClusterIdentifier"] == primary_outputs["global_cluster_identifier"] == "prod-aurora-global"
+        assert (
+            config["aurora:globalClusterIdentifier"]
+            == primary_outputs["global_cluster_identifier"]
+            == "prod-aurora-global"
+        )
         assert config["aurora:masterSecretArn"] == primary_outputs["master_secret_arn"]
     regions = runner.configs["prod.dns"]["aurora:regions"]
     assert regions["us-west-2"]["writerEndpoint"] == report.results[1].outputs["cluster_endpoint"]
@@ -77,7 +88,11 @@ def test_stacks_carry_environment_role_and_policy_tags(prod: Environment) -> Non
     runner = runner_for(prod)
     Orchestrator(prod, runner).up()
     info = runner.info(stacks_for(prod)[1])
-    assert info.tags == {"aurora:environment": "prod", "aurora:role": "secondary", "aurora:deletion-policy": "protected"}
+    assert info.tags == {
+        "aurora:environment": "prod",
+        "aurora:role": "secondary",
+        "aurora:deletion-policy": "protected",
+    }
 
 
 def _all_steps(env: Environment) -> list[tuple[str, str]]:
@@ -104,8 +119,14 @@ def test_a_failure_at_any_step_of_up_stops_there_and_a_rerun_converges_without_d
     assert report.failure is not None and report.failure.stack == stack
     assert report.failure.resource == "aws:rds/cluster:Cluster::x"
     specs = {s.name: s for s in stacks_for(prod)}
-    failed_wave = 0 if specs[stack].role.value == "primary" else 1 if specs[stack].role.value == "secondary" else 2
-    later = {s.name for s in stacks_for(prod) if (0 if s.role.value == "primary" else 1 if s.role.value == "secondary" else 2) > failed_wave}
+    failed_wave = (
+        0 if specs[stack].role.value == "primary" else 1 if specs[stack].role.value == "secondary" else 2
+    )
+    later = {
+        s.name
+        for s in stacks_for(prod)
+        if (0 if s.role.value == "primary" else 1 if s.role.value == "secondary" else 2) > failed_wave
+    }
     assert set(report.skipped) == later
     assert not any(name in later for _, name in runner.calls)
     assert stack not in runner.states  # the failing stack committed nothing
@@ -156,8 +177,15 @@ def test_destroy_goes_dns_then_secondaries_then_primary_and_leaves_nothing(
     orch = Orchestrator(prod, runner)
     orch.up()
     report = orch.destroy()
-    assert [r.stack for r in report.results] == ["prod.dns", "prod.us-west-2", "prod.eu-west-1", "prod.us-east-1"]
-    assert {r.stack: r.changes["delete"] for r in report.results} == {k: len(v) for k, v in prod_plan_urns.items()}
+    assert [r.stack for r in report.results] == [
+        "prod.dns",
+        "prod.us-west-2",
+        "prod.eu-west-1",
+        "prod.us-east-1",
+    ]
+    assert {r.stack: r.changes["delete"] for r in report.results} == {
+        k: len(v) for k, v in prod_plan_urns.items()
+    }
     assert all(not runner.info(s).exists for s in stacks_for(prod))
 
 
@@ -196,7 +224,9 @@ def test_up_after_a_failover_stops_with_instructions_instead_of_fighting_it(prod
     assert runner.calls == []
 
 
-def test_ctrl_c_cancels_running_stacks_and_says_how_to_resume(prod: Environment, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_cancels_running_stacks_and_says_how_to_resume(
+    prod: Environment, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runner = runner_for(prod, durations={"primary": 0.2})
     started = threading.Event()
     real_wait = engine_module.wait
@@ -220,3 +250,20 @@ def test_preview_changes_nothing(prod: Environment) -> None:
     assert report.ok and runner.states == {}
     assert Counter(op for op, _ in runner.calls) == {"preview": 4}
     assert report.results[0].changes["create"] > 50
+
+
+def test_preview_of_a_never_deployed_environment_previews_the_primary_and_explains_the_rest(
+    prod: Environment,
+) -> None:
+    class PreviewWithoutOutputs(RecordingRunner):
+        def preview(self, spec, config, progress):  # type: ignore[no-untyped-def]
+            result = super().preview(spec, config, progress)
+            result.outputs = {}  # a real preview produces no outputs
+            return result
+
+    report = Orchestrator(prod, PreviewWithoutOutputs(account_id=prod.account_id)).preview()
+    assert report.ok
+    notes = {r.stack: r.note for r in report.results}
+    assert notes["prod.us-east-1"] is None
+    assert "needs output 'global_cluster_identifier' of stack prod.us-east-1" in str(notes["prod.us-west-2"])
+    assert "deploy prod.us-east-1 first" in str(notes["prod.dns"])

@@ -30,7 +30,9 @@ def test_ttl_rejects_malformed_or_out_of_range_durations(text: str) -> None:
 
 def test_generated_environment_is_ephemeral_expiring_and_non_overlapping() -> None:
     template = load_environment("test")
-    env, slot = ephemeral.generate(template, ttl=timedelta(hours=3), now=NOW, used_slots={0, 1}, name="test-ab12")
+    env, slot = ephemeral.generate(
+        template, ttl=timedelta(hours=3), now=NOW, used_slots={0, 1}, name="test-ab12"
+    )
     assert slot == 2
     assert env.name == "test-ab12" and env.deletion_policy is DeletionPolicy.EPHEMERAL
     assert env.expires_at == "2026-11-23T15:00:00Z"
@@ -50,7 +52,10 @@ def test_generated_environment_is_ephemeral_expiring_and_non_overlapping() -> No
 
 def test_generated_name_is_unique_and_valid() -> None:
     template = load_environment("test")
-    names = {ephemeral.generate(template, ttl=timedelta(hours=1), now=NOW, used_slots=set())[0].name for _ in range(5)}
+    names = {
+        ephemeral.generate(template, ttl=timedelta(hours=1), now=NOW, used_slots=set())[0].name
+        for _ in range(5)
+    }
     assert len(names) == 5 and all(n.startswith("test-") for n in names)
 
 
@@ -58,7 +63,9 @@ def test_an_invalid_name_is_refused_by_the_environment_rules() -> None:
     from orchestrator.environment import EnvironmentFileError
 
     with pytest.raises(EnvironmentFileError, match="name"):
-        ephemeral.generate(load_environment("test"), ttl=timedelta(hours=1), now=NOW, used_slots=set(), name="Bad_Name")
+        ephemeral.generate(
+            load_environment("test"), ttl=timedelta(hours=1), now=NOW, used_slots=set(), name="Bad_Name"
+        )
 
 
 def test_slots_run_out_with_a_clear_message() -> None:

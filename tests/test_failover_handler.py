@@ -782,7 +782,9 @@ def test_scheduled_recheck_fails_over_once_the_outage_has_lasted_long_enough(wor
     assert result["notified"] is True
 
 
-def test_scheduled_recheck_of_a_healthy_primary_logs_but_notifies_no_one(world: World, logs: LogCapture) -> None:
+def test_scheduled_recheck_of_a_healthy_primary_logs_but_notifies_no_one(
+    world: World, logs: LogCapture
+) -> None:
     # GIVEN a healthy primary
     world.primary_writer_healthy(1, 1, 1, 1, 1, 1)
     world.secondary_reachable(1.0)

@@ -600,9 +600,13 @@ def test_secondary_without_a_writer_is_reachable_through_its_reader_endpoint(
     assert sent["Reachable"]["Value"] == 1.0 and sent["WriterHealthy"]["Value"] == 0.0
 
 
-def test_reader_endpoint_does_not_make_a_dead_region_reachable(aws: Aws, db_login: Login, install_runtime: Any) -> None:
+def test_reader_endpoint_does_not_make_a_dead_region_reachable(
+    aws: Aws, db_login: Login, install_runtime: Any
+) -> None:
     # GIVEN both endpoints refuse connections
-    install_runtime(1, aws.create_secret(db_login.user, db_login.password), db_host="127.0.0.2", reader_host="127.0.0.3")
+    install_runtime(
+        1, aws.create_secret(db_login.user, db_login.password), db_host="127.0.0.2", reader_host="127.0.0.3"
+    )
 
     # WHEN the check runs, THEN the region is unreachable
     outcome = invoke()

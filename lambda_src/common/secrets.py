@@ -22,7 +22,7 @@ class DbCredentials:
     dbname: str | None = None
 
 
-def parse_secret(secret_string: str, *, secret_id: str = "secret") -> DbCredentials:
+def parse_secret(secret_string: str, *, secret_id: str = "secret") -> DbCredentials:  # noqa: S107 - a label
     """Parse the RDS secret layout ({"username", "password", "host", "port", "dbname"})."""
     try:
         data: dict[str, Any] = json.loads(secret_string)

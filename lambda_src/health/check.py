@@ -342,9 +342,7 @@ def _open_connection(
     return conn
 
 
-def reader_reachable(
-    config: HealthConfig, state: WarmState, connect: ConnectFactory
-) -> tuple[bool, str]:
+def reader_reachable(config: HealthConfig, state: WarmState, connect: ConnectFactory) -> tuple[bool, str]:
     """Probe the reader endpoint once with the cached credentials; never raises."""
     if not config.reader_host or state.credentials is None:
         return False, ""

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pymysql
 
-ROOT_PASSWORD = "root-test-only"  # noqa: S105 - throwaway server bound to 127.0.0.1 only
+ROOT_PASSWORD = "root-test-only"
 
 
 def find_binary(*names: str) -> str | None:
     for name in names:
-        for folder in (os.environ.get("PATH", "").split(os.pathsep)) + ["/usr/sbin", "/usr/bin"]:
+        for folder in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/sbin", "/usr/bin"]:
             candidate = Path(folder) / name
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 return str(candidate)
@@ -134,12 +134,12 @@ class MariaDBServer:
                 return self
             with conn, conn.cursor() as cur:
                 cur.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (ROOT_PASSWORD,))
-                cur.execute(
-                    "CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY %s", (ROOT_PASSWORD,)
-                )
+                cur.execute("CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY %s", (ROOT_PASSWORD,))
                 cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
             return self
-        raise RuntimeError(f"mariadbd did not accept connections in {timeout}s: {last_error}; {self._log_tail()}")
+        raise RuntimeError(
+            f"mariadbd did not accept connections in {timeout}s: {last_error}; {self._log_tail()}"
+        )
 
     def _log_tail(self) -> str:
         try:
@@ -147,7 +147,9 @@ class MariaDBServer:
         except OSError:
             return "(no log)"
 
-    def connect(self, user: str = "root", password: str = ROOT_PASSWORD, **kwargs: object) -> pymysql.Connection:
+    def connect(
+        self, user: str = "root", password: str = ROOT_PASSWORD, **kwargs: object
+    ) -> pymysql.Connection:
         return pymysql.connect(host=self.host, port=self.port, user=user, password=password, **kwargs)  # type: ignore[arg-type]
 
     def execute(self, sql: str, args: object = None) -> list[tuple[object, ...]]:
