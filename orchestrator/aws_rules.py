@@ -436,7 +436,7 @@ def check_windows_disjoint(field: str, backup: str, maintenance: str) -> None:
     m_len = (m_end - m_start) % _WEEK
     for day in range(7):
         start = day * 1440 + b_start
-        for shift in (0, _WEEK):
+        for shift in (-_WEEK, 0, _WEEK):  # the maintenance window may wrap past the week's end
             if start < m_start + shift + m_len and m_start + shift < start + b_len:
                 raise RuleViolation(
                     field=field,

@@ -90,7 +90,7 @@ class DatabaseSettings(_Model):
     log_exports: tuple[str, ...] = ("audit", "error", "slowquery")
     """CloudWatch log exports. Defaults to audit, error, slowquery."""
     secret_rotation_days: Annotated[int, Field(strict=True)] = 30
-    """Master secret rotation interval in days (1-1000). Defaults to 30."""
+    """Rotation interval of every database secret (master and users), 1-1000 days. Defaults to 30."""
     schema_source: Literal["repository", "promotion"] = "promotion"
     """Where this environment's migrations come from: "repository" (the first environment of the
     chain, dev: `infra up` and `infra db migrate` publish the repository's files) or "promotion"
@@ -192,7 +192,8 @@ class DnsSettings(_Model):
 
 class FailoverSettings(_Model):
     automated: StrictBool = False
-    """Deploy the guarded failover Lambda in each secondary region. Defaults to false."""
+    """Deploy the guarded failover Lambda in the first secondary region (the writer record's
+    SECONDARY target, the only region it promotes). Defaults to false."""
     dry_run: StrictBool = True
     """The failover Lambda only logs and notifies what it would do. Defaults to true."""
     unhealthy_minutes: Annotated[int, Field(strict=True)] = 5

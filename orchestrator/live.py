@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from components import naming
 from components.monitoring import HEALTH_NAMESPACE
@@ -155,33 +155,25 @@ class AwsSession:
     def from_credentials(
         cls,
         *,
-        region: str,
+        regions: Iterable[str],
         role_arn: str | None = None,
         profile: str | None = None,
         session_name: str = "infra",
     ) -> AwsSession:
-        """Real clients: the caller's credentials (profile/env/SSO...), or ``role_arn`` assumed with them."""
+        """Real clients: the caller's credentials (profile/env/SSO...), or ``role_arn`` assumed with
+        them through STS in the first of ``regions`` that answers."""
         try:
             session = boto3.session.Session(profile_name=profile)
-            if role_arn is not None:
-                sts = session.client("sts", region_name=region, config=READ_CONFIG)
-                creds = sts.assume_role(
-                    RoleArn=role_arn, RoleSessionName=session_name[:64], DurationSeconds=ASSUME_ROLE_SECONDS
-                )["Credentials"]
-                session = boto3.session.Session(
-                    aws_access_key_id=creds["AccessKeyId"],
-                    aws_secret_access_key=creds["SecretAccessKey"],
-                    aws_session_token=creds["SessionToken"],
-                )
-        except (BotoCoreError, ClientError) as exc:
-            what = f"cannot assume {role_arn}" if role_arn else "cannot load AWS credentials"
-            raise CredentialsError(f"{what}: {describe_error(exc)}") from exc
+        except BotoCoreError as exc:
+            raise CredentialsError(f"cannot load AWS credentials: {describe_error(exc)}") from exc
+        if role_arn is not None:
+            session = _assume_role(session, role_arn, session_name, regions)
 
         def read(service: str, client_region: str) -> Any:
-            return session.client(service, region_name=client_region, config=READ_CONFIG)  # type: ignore[call-overload]
+            return session.client(service, region_name=client_region, config=READ_CONFIG)
 
         def act(service: str, client_region: str) -> Any:
-            return session.client(service, region_name=client_region, config=ACTION_CONFIG)  # type: ignore[call-overload]
+            return session.client(service, region_name=client_region, config=ACTION_CONFIG)
 
         return cls(read, action_client_factory=act)
 
@@ -194,6 +186,9 @@ class AwsSession:
         for region in env.regions:
             try:
                 answer = self.client("sts", region).get_caller_identity()
+            except NoCredentialsError as exc:
+                errors.append(describe_error(exc))
+                break
             except (BotoCoreError, ClientError) as exc:
                 errors.append(f"{region}: {describe_error(exc)}")
                 continue
@@ -207,6 +202,30 @@ class AwsSession:
             + "; ".join(errors)
             + ". Check your credentials (AWS_PROFILE, aws sso login, or --role-arn)."
         )
+
+
+def _assume_role(
+    session: boto3.session.Session, role_arn: str, session_name: str, regions: Iterable[str]
+) -> boto3.session.Session:
+    errors: list[str] = []
+    for region in regions:
+        try:
+            sts = session.client("sts", region_name=region, config=READ_CONFIG)
+            creds = sts.assume_role(
+                RoleArn=role_arn, RoleSessionName=session_name[:64], DurationSeconds=ASSUME_ROLE_SECONDS
+            )["Credentials"]
+        except (ClientError, NoCredentialsError) as exc:  # another region would say the same
+            errors.append(f"{region}: {describe_error(exc)}")
+            break
+        except BotoCoreError as exc:  # no answer: try the next region's STS endpoint
+            errors.append(f"{region}: {describe_error(exc)}")
+            continue
+        return boto3.session.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+    raise CredentialsError(f"cannot assume {role_arn}: {'; '.join(errors) or 'no region given'}")
 
 
 def connect(
@@ -223,7 +242,7 @@ def connect(
         aws = AwsSession(client_factory, action_client_factory=action_client_factory)
     else:
         aws = AwsSession.from_credentials(
-            region=env.primary_region,
+            regions=env.regions,
             role_arn=role_arn,
             profile=profile,
             session_name=session_name or f"infra-{env.name}",

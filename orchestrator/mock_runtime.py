@@ -152,7 +152,13 @@ class PlanMocks(pulumi.runtime.Mocks):
                 state["arn"] = self._arn("ec2", region, f"security-group/{rid}")
             return rid
         if typ == "aws:kms/key:Key":
-            key_id = f"{token[:8]}-{token[8:12]}-{token[12:16]}-mock"
+            prefix = "mrk-" if inputs.get("multiRegion") else ""
+            key_id = f"{prefix}{token[:8]}-{token[8:12]}-{token[12:16]}-mock"
+            state["arn"] = self._arn("kms", region, f"key/{key_id}")
+            state["keyId"] = key_id
+            return key_id
+        if typ == "aws:kms/replicaKey:ReplicaKey":
+            key_id = f"mrk-{token[:24]}"
             state["arn"] = self._arn("kms", region, f"key/{key_id}")
             state["keyId"] = key_id
             return key_id
