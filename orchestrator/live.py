@@ -1042,6 +1042,16 @@ def _problems(env: Environment, status: EnvironmentStatus) -> list[str]:
             )
         if region.live_role == "secondary" and region.synchronization_status not in (None, "connected"):
             problems.append(f"{region.region}: synchronization status is {region.synchronization_status}")
+        if (
+            region.cluster is not None
+            and "health" not in region.errors
+            and WRITER_HEALTHY_METRIC not in region.health
+        ):
+            problems.append(
+                f"{region.region}: no {WRITER_HEALTHY_METRIC} datapoint in the last {_minutes(RECENT_WINDOW)} "
+                "minutes: is the health-check Lambda running? Route 53 treats the missing data as "
+                f"{env.dns.insufficient_data_health_status}"
+            )
         lag = region.replication_lag
         if lag is not None and lag.value_ms is None and "lag" not in region.errors:
             problems.append(
