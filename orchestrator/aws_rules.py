@@ -515,6 +515,24 @@ def check_group_name(field: str, value: str) -> str:
     return value
 
 
+# DB subnet group names: up to 255 letters, digits, periods, underscores, spaces or hyphens; not
+# "default" (RDS API CreateDBSubnetGroup DBSubnetGroupName).
+_SUBNET_GROUP_NAME = re.compile(r"^[A-Za-z0-9._ -]{1,255}$")
+
+
+def check_subnet_group_name(field: str, value: str) -> str:
+    if not _SUBNET_GROUP_NAME.fullmatch(value) or value.lower() == "default":
+        raise RuleViolation(
+            field=field,
+            rule="DB subnet group names are 1-255 letters, digits, periods, underscores, spaces or hyphens, "
+            "and not 'default'",
+            value=value,
+            fix="rename it",
+            source="RDS API Reference, CreateDBSubnetGroup DBSubnetGroupName",
+        )
+    return value
+
+
 def check_function_name(field: str, value: str) -> str:
     if not _FUNCTION_NAME.fullmatch(value):
         raise RuleViolation(

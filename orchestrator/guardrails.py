@@ -69,6 +69,9 @@ class Graph:
 
 Hit = tuple[Node | None, str]  # (resource or None, message)
 
+UNKNOWN = "<unknown>"
+"""What the policy adapter puts where a preview doesn't know a value yet."""
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -206,10 +209,11 @@ def _no_open_db(graph: Graph) -> Iterator[Hit]:
             yield node, f"ingress to port 3306 from {i.get('cidrIpv4') or i.get('cidrIpv6')}"
     for node in graph.of_type("aws:ec2/securityGroup:SecurityGroup"):
         for rule_ in node.inputs.get("ingress", []) or []:
-            if rule_.get("fromPort", 0) <= 3306 <= rule_.get("toPort", 0) and set(
-                (rule_.get("cidrBlocks") or []) + (rule_.get("ipv6CidrBlocks") or [])
-            ) & set(_OPEN):
-                yield node, "inline ingress to port 3306 from the internet"
+            all_traffic = str(rule_.get("protocol")) in ("-1", "all")
+            covers = all_traffic or rule_.get("fromPort", 0) <= 3306 <= rule_.get("toPort", 0)
+            sources = {*list(rule_.get("cidrBlocks") or []), *list(rule_.get("ipv6CidrBlocks") or [])}
+            if covers and sources & set(_OPEN):
+                yield node, f"inline ingress to port 3306 from {', '.join(sorted(sources & set(_OPEN)))}"
 
 
 # --- Aurora --------------------------------------------------------------------------------
@@ -394,7 +398,7 @@ def _identifiers(graph: Graph) -> Iterator[Hit]:
         "aws:rds/clusterInstance:ClusterInstance": ("identifier", aws_rules.check_db_identifier),
         "aws:rds/clusterParameterGroup:ClusterParameterGroup": ("name", aws_rules.check_group_name),
         "aws:rds/parameterGroup:ParameterGroup": ("name", aws_rules.check_group_name),
-        "aws:rds/subnetGroup:SubnetGroup": ("name", aws_rules.check_group_name),
+        "aws:rds/subnetGroup:SubnetGroup": ("name", aws_rules.check_subnet_group_name),
         "aws:lambda/function:Function": ("name", aws_rules.check_function_name),
         "aws:secretsmanager/secret:Secret": ("name", aws_rules.check_secret_name),
         "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", aws_rules.check_alarm_name),
@@ -539,8 +543,12 @@ _ENDPOINT_FOR_SERVICE = {"cloudwatch": "monitoring", "logs": "logs", "secretsman
                          "sts": "sts", "kms": "kms", "lambda": "lambda"}  # fmt: skip
 
 
+_CLIENT_FACTORIES = {"client", "aws", "_client", "make_client"}
+
+
 def services_called(subpackage: str) -> set[str]:
-    """AWS services a Lambda's code creates boto3 clients for (read from its sources)."""
+    """AWS services a Lambda's code creates boto3 clients for (read from its sources): the first,
+    literal argument of ``boto3.client(...)`` or of a client factory (``aws("ssm")``)."""
     import ast
 
     from components import lambda_packaging
@@ -550,15 +558,19 @@ def services_called(subpackage: str) -> set[str]:
         if not arcname.endswith(".py"):
             continue
         for node in ast.walk(ast.parse(path.read_bytes())):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "client"
-                and node.args
-                and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[0].value, str)
-            ):
-                services.add(node.args[0].value)
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func = node.func
+            name = (
+                func.attr
+                if isinstance(func, ast.Attribute)
+                else func.id
+                if isinstance(func, ast.Name)
+                else ""
+            )
+            first = node.args[0]
+            if name in _CLIENT_FACTORIES and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                services.add(first.value)
     return services
 
 
@@ -569,6 +581,8 @@ def services_called(subpackage: str) -> set[str]:
     "FC-000-2",
 )
 def _lambda_reachability(graph: Graph) -> Iterator[Hit]:
+    from components import lambda_packaging
+
     for node in graph.of_type(FUNCTION):
         vpc = node.inputs.get("vpcConfig") or {}
         if not vpc.get("subnetIds"):
@@ -579,12 +593,16 @@ def _lambda_reachability(graph: Graph) -> Iterator[Hit]:
         stack_nodes = [n for n in graph.nodes if n.stack == node.stack]
         if any(n.type == "aws:ec2/natGateway:NatGateway" for n in stack_nodes):
             continue
+        try:
+            called = services_called(sub)
+        except lambda_packaging.PackagingError:
+            continue  # lambda-imports-satisfied reports a handler whose code doesn't exist
         endpoints = {
             str(n.inputs.get("serviceName", "")).rsplit(".", 1)[-1]
             for n in stack_nodes
             if n.type == "aws:ec2/vpcEndpoint:VpcEndpoint"
         }
-        for service in sorted(services_called(sub)):
+        for service in sorted(called):
             endpoint = _ENDPOINT_FOR_SERVICE.get(service, service)
             if endpoint not in endpoints:
                 yield (
@@ -655,7 +673,7 @@ def _iam(graph: Graph) -> Iterator[Hit]:
                 continue
             actions = [str(a) for a in _as_list(statement.get("Action", []))]
             for action in actions:
-                if action == "*" or action.endswith(":*"):
+                if "*" in action or "?" in action:
                     yield node, f"statement {statement.get('Sid', '?')} allows the wildcard action {action}"
             if "*" in _as_list(statement.get("Resource", [])):
                 broad = [a for a in actions if a not in WILDCARD_RESOURCE_ALLOWED]
@@ -695,8 +713,16 @@ def _cmk(graph: Graph) -> Iterator[Hit]:
     }
     for node in graph.nodes:
         key = checks.get(node.type)
-        if key and not node.inputs.get(key):
+        if not key:
+            continue
+        value = str(node.inputs.get(key) or "")
+        if not value:
             yield node, f"{node.type} {node.resource.name} has no {key}"
+        elif "alias/aws/" in value:
+            yield (
+                node,
+                f"{node.type} {node.resource.name} uses the AWS-managed key {value}, not a customer-managed one",
+            )
     for node in graph.of_type("aws:dynamodb/table:Table"):
         sse = node.inputs.get("serverSideEncryption") or {}
         if not (sse.get("enabled") and sse.get("kmsKeyArn")):

@@ -39,8 +39,37 @@ def _stack_name(args: Any) -> str | None:
     return None
 
 
+def _plain(value: Any) -> Any:
+    """Copy CrossGuard's proxies into plain data; values a preview doesn't know become UNKNOWN."""
+    from pulumi_policy.proxy import UnknownValueError
+
+    try:
+        if isinstance(value, str):
+            return value
+        if hasattr(value, "keys"):
+            out = {}
+            for key in list(value.keys()):
+                try:
+                    out[key] = _plain(value[key])
+                except UnknownValueError:
+                    out[key] = guardrails.UNKNOWN
+            return out
+        if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and hasattr(value, "__len__")):
+            items = []
+            for index in range(len(value)):
+                try:
+                    items.append(_plain(value[index]))
+                except UnknownValueError:
+                    items.append(guardrails.UNKNOWN)
+            return items
+        return value
+    except UnknownValueError:
+        return guardrails.UNKNOWN
+
+
 def _props(props: Any) -> dict[str, Any]:
-    return {k: (SECRET_MASK if k in _SECRET_PROPS and v else v) for k, v in dict(props).items()}
+    plain = _plain(props)
+    return {k: (SECRET_MASK if k in _SECRET_PROPS and v else v) for k, v in plain.items()}
 
 
 def graph_from_stack(args: Any) -> guardrails.Graph | None:

@@ -1,0 +1,466 @@
+"""Minimal resource graphs for the guardrail tests, shaped like what `infra plan --json` records.
+
+A :class:`GraphBuilder` collects :class:`orchestrator.guardrails.Node` s for one checked-in
+environment. Inputs are engine-named (camelCase) exactly as the mocks record them: provider
+inputs are JSON strings, numbers are floats, policies are JSON strings, secret values are
+``"[secret]"``.
+
+Companions. A graph is only "minimal" relative to the rules that look at the whole
+environment, so the builder adds, explicitly:
+
+* every stack's AWS provider, pinned to the environment's account and deploy role with the
+  required default tags, as soon as the stack gets its first resource (``no-ambient-provider``,
+  ``provider-pinned-to-account``, ``required-tags``);
+* for a global environment, the PRIMARY and SECONDARY writer failover records of the dns stack,
+  each with a health check id (``writer-failover-records`` fires on a global environment
+  without them). Pass ``failover_records=False`` to leave them out.
+
+No stack declares outputs unless a test sets ``builder.outputs[stack]``: ``regional-outputs-complete``
+only judges the stacks that have outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+from orchestrator import guardrails
+from orchestrator.environment import Environment, load_environment
+from orchestrator.guardrails import Graph, Node
+from orchestrator.mock_runtime import SECRET_MASK, RecordedResource
+from orchestrator.plan import Plan, build_plan
+
+PROJECT = "aurora-global"
+PROVIDER = "pulumi:providers:aws"
+CLUSTER = "aws:rds/cluster:Cluster"
+GLOBAL_CLUSTER = "aws:rds/globalCluster:GlobalCluster"
+CLUSTER_PARAMS = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
+SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
+KMS_KEY = "aws:kms/key:Key"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+FUNCTION = "aws:lambda/function:Function"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+TOPIC = "aws:sns/topic:Topic"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+TABLE = "aws:dynamodb/table:Table"
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+RECORD = "aws:route53/record:Record"
+
+# The interface and gateway endpoints the Network component creates in every regional VPC.
+ENDPOINT_SERVICES = ("s3", "dynamodb", "secretsmanager", "monitoring", "logs", "rds", "sns", "ssm")
+
+_ABSENT = object()
+
+
+def urn(stack: str, type_: str, name: str) -> str:
+    return f"urn:pulumi:{stack}::{PROJECT}::pulumi:pulumi:Stack${type_}::{name}"
+
+
+def short_region(region: str) -> str:
+    """us-east-1 -> use1 (as the components abbreviate regions in names)."""
+    area, direction, number = region.split("-")
+    return f"{area}{direction[0]}{number}"
+
+
+def apply_overrides(inputs: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides win; an override of ``None`` removes the key (the input is not set at all)."""
+    merged = dict(inputs)
+    for key, value in overrides.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+class GraphBuilder:
+    def __init__(self, env_name: str, *, failover_records: bool = True) -> None:
+        self.env: Environment = load_environment(env_name)
+        self.nodes: list[Node] = []
+        self.roles: dict[str, str] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self._providers: dict[str, Node] = {}
+        if failover_records and self.env.is_global:
+            for role, region in (
+                ("PRIMARY", self.env.primary_region),
+                ("SECONDARY", self.env.secondary_regions[0]),
+            ):
+                self.failover_record(role, region)
+
+    # --- stacks ------------------------------------------------------------------------------
+
+    @property
+    def primary(self) -> str:
+        return f"{self.env.name}.{self.env.primary_region}"
+
+    @property
+    def secondary(self) -> str:
+        return f"{self.env.name}.{self.env.secondary_regions[0]}"
+
+    @property
+    def dns(self) -> str:
+        return f"{self.env.name}.dns"
+
+    def role_of(self, stack: str) -> str:
+        rest = stack.split(".", 1)[1]
+        if rest == "dns":
+            return "dns"
+        return "primary" if rest == self.env.primary_region else "secondary"
+
+    def region_of(self, stack: str) -> str:
+        rest = stack.split(".", 1)[1]
+        return self.env.primary_region if rest == "dns" else rest
+
+    def kms_key_arn(self, region: str, name: str = "data") -> str:
+        return f"arn:aws:kms:{region}:{self.env.account_id}:key/{self.env.name}-{name}-mock"
+
+    # --- nodes -------------------------------------------------------------------------------
+
+    def provider_inputs(self, region: str) -> dict[str, Any]:
+        env = self.env
+        return {
+            "skipCredentialsValidation": "false",
+            "region": region,
+            "defaultTags": json.dumps({"tags": env.base_tags()}),
+            "assumeRoles": json.dumps([{"roleArn": env.deploy_role_arn, "sessionName": f"infra-{env.name}"}]),
+            "allowedAccountIds": json.dumps([env.account_id]),
+            "skipRegionValidation": "true",
+        }
+
+    def provider(self, stack: str) -> Node:
+        """The stack's AWS provider (created pinned and tagged on first use)."""
+        if stack not in self._providers:
+            region = self.region_of(stack)
+            name = f"aws-{self.env.name}-{region}"
+            resource = RecordedResource(
+                urn=urn(stack, PROVIDER, name),
+                type=PROVIDER,
+                name=name,
+                parent=None,
+                provider=None,
+                inputs=self.provider_inputs(region),
+                custom=True,
+                id=f"{name}-provider-id",
+            )
+            node = Node(stack=stack, role=self.role_of(stack), region=region, resource=resource)
+            self._providers[stack] = node
+            self.roles[stack] = node.role
+            self.nodes.insert(0, node)
+        return self._providers[stack]
+
+    def add(
+        self,
+        type_: str,
+        name: str,
+        inputs: dict[str, Any],
+        *,
+        stack: str | None = None,
+        id: str = "",
+        region: str | None = None,
+        provider: Any = _ABSENT,
+    ) -> Node:
+        stack = stack or self.primary
+        provider_urn = self.provider(stack).urn if provider is _ABSENT else provider
+        resource = RecordedResource(
+            urn=urn(stack, type_, name),
+            type=type_,
+            name=name,
+            parent=None,
+            provider=provider_urn,
+            inputs=inputs,
+            custom=True,
+            id=id or f"{name}-id",
+            region=region or self.region_of(stack),
+        )
+        node = Node(stack=stack, role=self.role_of(stack), region=resource.region or "", resource=resource)
+        self.nodes.append(node)
+        return node
+
+    def graph(self) -> Graph:
+        return Graph(env=self.env, nodes=list(self.nodes), outputs=dict(self.outputs), roles=dict(self.roles))
+
+    # --- realistic resources (as the components declare them) ---------------------------------
+
+    def cluster_identifier(self, stack: str) -> str:
+        return f"{self.env.name}-aurora-{short_region(self.region_of(stack))}"
+
+    def aurora_cluster(
+        self, stack: str | None = None, *, params: dict[str, Any] | None = None, **overrides: Any
+    ) -> Node:
+        """A cluster with its cluster parameter group, correct for the environment and the stack's role."""
+        stack = stack or self.primary
+        env, region = self.env, self.region_of(stack)
+        identifier = self.cluster_identifier(stack)
+        group = f"{identifier}-cluster"
+        self.add(
+            CLUSTER_PARAMS,
+            f"{identifier}-cluster-params",
+            apply_overrides(
+                {
+                    "parameters": [
+                        {"value": "ON", "applyMethod": "immediate", "name": "require_secure_transport"},
+                        {"value": "TLSv1.2,TLSv1.3", "applyMethod": "pending-reboot", "name": "tls_version"},
+                    ],
+                    "description": f"{identifier}: TLS required",
+                    "family": "aurora-mysql8.0",
+                    "name": group,
+                },
+                params or {},
+            ),
+            stack=stack,
+        )
+        inputs: dict[str, Any] = {
+            "tags": {"Name": identifier},
+            "clusterIdentifier": identifier,
+            "engine": "aurora-mysql",
+            "engineMode": "provisioned",
+            "engineVersion": env.database.engine_version,
+            "dbClusterParameterGroupName": group,
+            "storageEncrypted": True,
+            "kmsKeyId": self.kms_key_arn(region),
+            "port": 3306.0,
+            "backupRetentionPeriod": float(env.database.backup_retention_days),
+        }
+        if env.is_global:
+            inputs["globalClusterIdentifier"] = f"{env.name}-aurora-global"
+        elif env.backtrack_hours:
+            inputs["backtrackWindow"] = float(env.backtrack_hours * 3600)
+        if self.role_of(stack) == "primary":
+            inputs.update(
+                masterUsername="dbadmin",
+                masterPasswordWo=SECRET_MASK,
+                masterPasswordWoVersion=1.0,
+                databaseName="app",
+            )
+        else:
+            inputs["sourceRegion"] = env.primary_region
+        if env.protected:
+            inputs.update(
+                deletionProtection=True,
+                skipFinalSnapshot=False,
+                finalSnapshotIdentifier=f"{identifier}-final",
+            )
+        else:
+            inputs.update(deletionProtection=False, skipFinalSnapshot=True)
+        return self.add(CLUSTER, f"{identifier}-cluster", apply_overrides(inputs, overrides), stack=stack)
+
+    def global_cluster(self, **overrides: Any) -> Node:
+        inputs = {
+            "globalClusterIdentifier": f"{self.env.name}-aurora-global",
+            "engine": "aurora-mysql",
+            "engineVersion": self.env.database.engine_version,
+            "storageEncrypted": True,
+            "deletionProtection": self.env.protected,
+            "forceDestroy": False,
+        }
+        return self.add(GLOBAL_CLUSTER, f"{self.env.name}-aurora-global", apply_overrides(inputs, overrides))
+
+    def vpc_endpoints(
+        self, stack: str | None = None, services: Iterable[str] = ENDPOINT_SERVICES
+    ) -> list[Node]:
+        stack = stack or self.primary
+        region = self.region_of(stack)
+        return [
+            self.add(
+                VPC_ENDPOINT,
+                f"{self.env.name}-{short_region(region)}-network-endpoint-{service}",
+                {
+                    "vpcId": "vpc-0123456789abcdef0",
+                    "vpcEndpointType": "Gateway" if service in ("s3", "dynamodb") else "Interface",
+                    "serviceName": f"com.amazonaws.{region}.{service}",
+                },
+                stack=stack,
+            )
+            for service in services
+        ]
+
+    def lambda_function(self, subpackage: str, stack: str | None = None, **overrides: Any) -> Node:
+        """A function of ``lambda_src.<subpackage>`` in the stack's private subnets, with the layer."""
+        stack = stack or self.primary
+        region = self.region_of(stack)
+        name = f"{self.cluster_identifier(stack)}-{subpackage}"
+        inputs = {
+            "name": name,
+            "handler": f"lambda_src.{subpackage}.handler.handler",
+            "runtime": "python3.12",
+            "architectures": ["arm64"],
+            "code": "<FileArchive>",
+            "layers": [f"arn:aws:lambda:{region}:{self.env.account_id}:layer:{self.env.name}-deps:1"],
+            "vpcConfig": {"subnetIds": ["subnet-0a", "subnet-0b"], "securityGroupIds": ["sg-0lambda"]},
+            "environment": {
+                "variables": {
+                    "DB_TLS": "true",
+                    "DB_HOST": f"{self.cluster_identifier(stack)}.cluster-c0ffee.{region}.rds.amazonaws.com",
+                    "DB_PORT": "3306",
+                }
+            },
+            "kmsKeyArn": self.kms_key_arn(region),
+            "role": f"arn:aws:iam::{self.env.account_id}:role/{name}-role",
+            "timeout": 15.0,
+        }
+        return self.add(FUNCTION, f"{name}-function", apply_overrides(inputs, overrides), stack=stack)
+
+    def secret(self, name: str, stack: str | None = None, *, rotate: bool = True, **overrides: Any) -> Node:
+        """A secret (customer-managed key, replicated for ``*/master``) with its rotation schedule."""
+        stack = stack or self.primary
+        region = self.region_of(stack)
+        arn = f"arn:aws:secretsmanager:{region}:{self.env.account_id}:secret:{name}-a1b2c3"
+        inputs: dict[str, Any] = {
+            "name": name,
+            "kmsKeyId": self.kms_key_arn(region, "secrets"),
+            "replicas": [],
+        }
+        if name.endswith("/master"):
+            inputs["replicas"] = [
+                {"region": r, "kmsKeyId": self.kms_key_arn(r, "secrets-replica")}
+                for r in self.env.secondary_regions
+            ]
+        node = self.add(
+            SECRET,
+            f"{name.replace('/', '-')}-secret",
+            apply_overrides(inputs, overrides),
+            stack=stack,
+            id=arn,
+        )
+        if rotate:
+            self.add(
+                SECRET_ROTATION,
+                f"{name.replace('/', '-')}-schedule",
+                {
+                    "secretId": arn,
+                    "rotationLambdaArn": f"arn:aws:lambda:{region}:{self.env.account_id}:function:rotation",
+                    "rotationRules": {"automaticallyAfterDays": 30.0},
+                },
+                stack=stack,
+            )
+        return node
+
+    def writer_alarm(self, stack: str | None = None, **overrides: Any) -> Node:
+        stack = stack or self.primary
+        region = self.region_of(stack)
+        identifier = self.cluster_identifier(stack)
+        inputs = {
+            "name": f"{identifier}-writer-health",
+            "namespace": "AuroraGlobal/Health",
+            "metricName": "WriterHealthy",
+            "dimensions": {"ClusterIdentifier": identifier, "Region": region, "Environment": self.env.name},
+            "statistic": "Minimum",
+            "period": 60.0,
+            "evaluationPeriods": 3.0,
+            "threshold": 1.0,
+            "comparisonOperator": "LessThanThreshold",
+            "treatMissingData": "breaching",
+        }
+        return self.add(
+            ALARM, f"{identifier}-writer-health-alarm", apply_overrides(inputs, overrides), stack=stack
+        )
+
+    def health_check(self, region: str, **overrides: Any) -> Node:
+        inputs = {
+            "type": "CLOUDWATCH_METRIC",
+            "cloudwatchAlarmRegion": region,
+            "cloudwatchAlarmName": f"{self.env.name}-aurora-{short_region(region)}-writer-health",
+            "insufficientDataHealthStatus": "Unhealthy",
+            "referenceName": f"{self.env.name}-{region}",
+        }
+        return self.add(
+            HEALTH_CHECK,
+            f"{self.env.name}-writer-health-{region}",
+            apply_overrides(inputs, overrides),
+            stack=self.dns,
+        )
+
+    def failover_record(self, role: str, region: str, **overrides: Any) -> Node:
+        inputs = {
+            "zoneId": "ZMOCKZONE",
+            "name": f"writer.{self.env.dns.zone_name}",
+            "type": "CNAME",
+            "ttl": 5.0,
+            "records": [
+                f"{self.env.name}-aurora-{short_region(region)}.cluster-c0ffee.{region}.rds.amazonaws.com"
+            ],
+            "setIdentifier": f"{self.env.name}-writer-{region}",
+            "failoverRoutingPolicies": [{"type": role}],
+            "healthCheckId": f"{self.env.name}-writer-health-{region}-id",
+        }
+        return self.add(
+            RECORD,
+            f"{self.env.name}-writer-{role.lower()}",
+            apply_overrides(inputs, overrides),
+            stack=self.dns,
+        )
+
+    def regional_outputs(self, stack: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """Everything `regional-outputs-complete` asks of a regional stack, as plain strings."""
+        stack = stack or self.primary
+        region, account, identifier = (
+            self.region_of(stack),
+            self.env.account_id,
+            self.cluster_identifier(stack),
+        )
+        outputs: dict[str, Any] = {
+            "vpc_id": "vpc-0123456789abcdef0",
+            "private_subnet_ids": ["subnet-0a", "subnet-0b"],
+            "db_security_group_id": "sg-0db",
+            "lambda_security_group_id": "sg-0lambda",
+            "app_security_group_id": "sg-0app",
+            "kms_key_arn": self.kms_key_arn(region),
+            "cluster_identifier": identifier,
+            "cluster_arn": f"arn:aws:rds:{region}:{account}:cluster:{identifier}",
+            "cluster_endpoint": f"{identifier}.cluster-c0ffee.{region}.rds.amazonaws.com",
+            "reader_endpoint": f"{identifier}.cluster-ro-c0ffee.{region}.rds.amazonaws.com",
+            "port": 3306,
+            "master_secret_arn": f"arn:aws:secretsmanager:{region}:{account}:secret:aurora/{self.env.name}/master-a1b2c3",
+            "health_function_arn": f"arn:aws:lambda:{region}:{account}:function:{identifier}-health",
+            "alarm_topic_arn": f"arn:aws:sns:{region}:{account}:{identifier}-alarms",
+            "writer_health_alarm_name": f"{identifier}-writer-health",
+        }
+        self.outputs[stack] = apply_overrides(outputs, overrides)
+        self.roles.setdefault(stack, self.role_of(stack))
+        return self.outputs[stack]
+
+
+def iam_policy(*statements: dict[str, Any]) -> str:
+    """A policy document as the RolePolicy input records it (a JSON string)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+# --- planned (real) graphs -------------------------------------------------------------------
+
+
+@functools.cache
+def planned(env_name: str) -> Plan:
+    """The checked-in environment's offline plan with its findings (built once per test process)."""
+    return build_plan(load_environment(env_name))
+
+
+def planned_graph(env_name: str) -> Graph:
+    """A private, mutable copy of the planned graph: mutate its nodes' inputs freely."""
+    plan = planned(env_name)
+    graph = Graph.from_plan(plan)
+    graph.nodes = [
+        replace(n, resource=replace(n.resource, inputs=copy.deepcopy(n.resource.inputs))) for n in graph.nodes
+    ]
+    graph.outputs = copy.deepcopy(graph.outputs)
+    return graph
+
+
+def find(graph: Graph, predicate: Callable[[Node], bool]) -> Node:
+    [node] = [n for n in graph.nodes if predicate(n)]
+    return node
+
+
+def evaluate(graph: Graph) -> list[Any]:
+    return guardrails.evaluate_graph(graph)
