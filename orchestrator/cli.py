@@ -28,6 +28,7 @@ from orchestrator.environment import (
     UnknownEnvironmentError,
     load_environment,
     load_environment_file,
+    save_ephemeral_definition,
 )
 from orchestrator.runner import ProgressEvent, StackOperationError
 from orchestrator.schema import EnvironmentStatus as SchemaEnvironmentStatus
@@ -508,7 +509,11 @@ def ephemeral_up(
     except (ephemeral.EphemeralError, EnvironmentFileError) as exc:
         err(f"error: {exc}")
         raise typer.Exit(code=EXIT_INVALID_ENVIRONMENT) from None
-    err(f"creating ephemeral environment {env.name} (expires {env.expires_at}, CIDR slot {slot})")
+    saved = save_ephemeral_definition(env)
+    err(
+        f"creating ephemeral environment {env.name} (expires {env.expires_at}, CIDR slot {slot}); "
+        f"its definition is in {saved} (`--env {env.name}` works on this machine)"
+    )
     orch = _orchestrator(env, json_output, check_writer=False, extra_tags={ephemeral.SLOT_TAG: str(slot)})
     _finish(_run(orch.up), json_output)
 

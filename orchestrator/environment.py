@@ -30,6 +30,9 @@ from orchestrator.aws_rules import CidrClaim, RuleViolation
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS_DIR = PROJECT_ROOT / "environments"
+EPHEMERAL_DIR = PROJECT_ROOT / ".ephemeral"
+"""Definitions written by `infra ephemeral up` (not checked in), so the same machine can name
+them in `status`/`destroy`; the definition also travels in the stacks' config."""
 DEFAULT_ENVIRONMENT = "dev"  # never prod (FC-004-9)
 PROJECT_NAME = "aurora-global"
 
@@ -533,11 +536,22 @@ def checked_in_environment_names() -> list[str]:
 
 
 def load_environment(name: str) -> Environment:
-    """Load a checked-in environment by name (environments/<name>.yaml)."""
+    """Load a checked-in environment by name (environments/<name>.yaml), or an ephemeral one
+    created on this machine (.ephemeral/<name>.yaml)."""
     path = environment_path(name)
-    if not path.exists():
-        raise UnknownEnvironmentError(name)
-    return load_environment_file(path)
+    if path.exists():
+        return load_environment_file(path)
+    ephemeral = EPHEMERAL_DIR / f"{name}.yaml"
+    if ephemeral.exists():
+        return load_environment_file(ephemeral, check_organisation=False)
+    raise UnknownEnvironmentError(name)
+
+
+def save_ephemeral_definition(env: Environment) -> Path:
+    EPHEMERAL_DIR.mkdir(exist_ok=True)
+    path = EPHEMERAL_DIR / f"{env.name}.yaml"
+    path.write_text(yaml.safe_dump(env.model_dump(mode="json"), sort_keys=False))
+    return path
 
 
 class UnknownEnvironmentError(Exception):

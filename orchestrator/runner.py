@@ -102,6 +102,10 @@ class _StackState:
     last_update: str
 
 
+# The Pulumi runtime under mocks is process-global: programs run one at a time across every
+# runner of the process, while simulated AWS time (sleep) overlaps across threads.
+_PROGRAM_LOCK = threading.Lock()
+
 FaultHook = Callable[[str, StackSpec], None]
 """Called with (operation, stack) before each stack operation; raise to inject a failure."""
 
@@ -133,9 +137,6 @@ class InProcessRunner:
         self.states: dict[str, _StackState] = {}
         self.calls: list[tuple[str, str]] = []  # (operation, stack) in call order
         self._lock = threading.Lock()
-        # The Pulumi runtime under mocks is process-global: programs run one at a time,
-        # while simulated AWS time (sleep) overlaps across threads.
-        self._program_lock = threading.Lock()
         self.cancelled: set[str] = set()
 
     def _duration(self, spec: StackSpec) -> float:
@@ -144,7 +145,7 @@ class InProcessRunner:
     def _run(
         self, spec: StackSpec, config: Mapping[str, Any]
     ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-        with self._program_lock:
+        with _PROGRAM_LOCK:
             run = run_program(
                 stack=spec.name, account_id=self.account_id, config=config, program=program_from_config
             )

@@ -6,9 +6,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi_policy import EnforcementLevel, PolicyPack, StackValidationPolicy  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack, StackValidationPolicy
 
-from orchestrator.policy_adapter import policy_specs  # noqa: E402
+from orchestrator.policy_adapter import policy_specs
 
 PolicyPack(
     name="aurora-guardrails",

@@ -18,8 +18,11 @@ runner_cli = CliRunner()
 
 
 @pytest.fixture
-def backend(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> dict[str, Any]:
     """One in-process 'backend' per account, shared by every CLI call of a test."""
+    from orchestrator import environment
+
+    monkeypatch.setattr(environment, "EPHEMERAL_DIR", tmp_path / "ephemeral")
     state: dict[str, Any] = {"runners": {}, "fault": None}
 
     def make_runner(env: Environment) -> InProcessRunner:
@@ -209,3 +212,16 @@ def test_a_failed_reap_is_reported_and_does_not_stop_the_others(
 def test_ephemeral_ttl_is_validated() -> None:
     result = invoke("ephemeral", "up", "--ttl", "forever")
     assert result.exit_code == 2 and "--ttl" in result.output
+
+
+def test_an_ephemeral_environment_can_be_named_in_status_and_destroy_on_the_same_machine(
+    backend: dict[str, Any],
+) -> None:
+    created = invoke("ephemeral", "up", "--ttl", "1h", "--name", "test-ee55")
+    assert created.exit_code == 0, created.output
+    assert "test-ee55" in created.stderr and "--env test-ee55" in created.stderr
+    runner = backend["runners"]["444444444444"]
+    assert "test-ee55.us-east-1" in runner.states
+    destroyed = invoke("destroy", "--env", "test-ee55", "--json")
+    assert destroyed.exit_code == 0, destroyed.output
+    assert not any(name.startswith("test-ee55") for name in runner.states)
