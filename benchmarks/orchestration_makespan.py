@@ -69,7 +69,6 @@ SIMULATED_MINUTES: dict[str, float] = {
 SECONDARY_REGIONS = ("us-west-2", "eu-west-1", "ap-southeast-2", "eu-central-1", "ap-northeast-1")
 
 
-
 def build_environment(name: str, secondaries: int, index: int) -> Environment:
     """prod.yaml with ``secondaries`` secondary regions and CIDRs of its own (10.<100+8*index+k>/16)."""
     data: dict[str, Any] = yaml.safe_load((ENVIRONMENTS_DIR / "prod.yaml").read_text(encoding="utf-8"))
