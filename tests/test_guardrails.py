@@ -625,7 +625,7 @@ def _iam_service_wildcard(b: GraphBuilder, bad: bool) -> Node:
             "Sid": "ReadMigrations",
             "Effect": "Allow",
             "Action": ["s3:*" if bad else "s3:GetObject"],
-            "Resource": "arn:aws:s3:::dev-aurora-migrations-111111111111/*",
+            "Resource": "arn:aws:s3:::dev-aurora-migrations-111111111111/migrations/dev/*",
         },
     )
 
@@ -763,7 +763,82 @@ def _cmk_bucket(b: GraphBuilder, bad: bool) -> Node:
             "rules": [{"applyServerSideEncryptionByDefault": default}],
         },
     )
+    _lock_down(b, "dev-aurora-migrations-111111111111")
     return bucket
+
+
+def _lock_down(b: GraphBuilder, bucket: str, *, skip: str = "") -> None:
+    """The companions migration-sets-private wants: public access blocked, versioning, TLS only."""
+    if skip != "public":
+        b.add(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            f"{bucket}-private",
+            {"bucket": bucket, "blockPublicAcls": True, "blockPublicPolicy": True,
+             "ignorePublicAcls": True, "restrictPublicBuckets": True},
+        )  # fmt: skip
+    if skip != "versioning":
+        b.add(
+            "aws:s3/bucketVersioning:BucketVersioning",
+            f"{bucket}-versioning",
+            {"bucket": bucket, "versioningConfiguration": {"status": "Enabled"}},
+        )
+    if skip != "tls":
+        b.add(
+            "aws:s3/bucketPolicy:BucketPolicy",
+            f"{bucket}-tls-only",
+            {"bucket": bucket, "policy": json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})},
+        )  # fmt: skip
+
+
+def _sealed_bucket(b: GraphBuilder, bad: bool, missing: str) -> Node:
+    name = "dev-aurora-migrations-111111111111"
+    bucket = b.add(BUCKET, "dev-use1-database-migrations", {"bucket": name, "forceDestroy": True})
+    b.add(
+        BUCKET_SSE,
+        "dev-use1-database-migrations-encryption",
+        {"bucket": name, "rules": [{"applyServerSideEncryptionByDefault": {
+            "sseAlgorithm": "aws:kms", "kmsMasterKeyId": b.kms_key_arn("us-east-1")}}]},
+    )  # fmt: skip
+    _lock_down(b, name, skip=missing if bad else "")
+    return bucket
+
+
+@case(
+    "migration-sets-private",
+    "public access not blocked",
+    expect=("does not block every kind of public access",),
+)
+def _bucket_public(b: GraphBuilder, bad: bool) -> Node:
+    return _sealed_bucket(b, bad, "public")
+
+
+@case(
+    "migration-sets-private", "not versioned", expect=("dev-aurora-migrations-111111111111 is not versioned",)
+)
+def _bucket_versioning(b: GraphBuilder, bad: bool) -> Node:
+    return _sealed_bucket(b, bad, "versioning")
+
+
+@case("migration-sets-private", "plain HTTP allowed", expect=("aws:SecureTransport=false",))
+def _bucket_tls(b: GraphBuilder, bad: bool) -> Node:
+    return _sealed_bucket(b, bad, "tls")
+
+
+@case("migration-sets-private", "another environment's prefix", expect=("migrations/staging/*", "outside"))
+def _migrator_prefix(b: GraphBuilder, bad: bool) -> Node:
+    prefix = "staging" if bad else "dev"
+    return _role_policy(
+        b,
+        {
+            "Sid": "ReadOwnMigrationSet",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": f"arn:aws:s3:::dev-aurora-migrations-111111111111/migrations/{prefix}/*",
+        },
+    )
 
 
 @case("secrets-rotate", "never rotated", expect=("aurora/dev/users/app", "no rotation schedule"))
