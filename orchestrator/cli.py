@@ -54,6 +54,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings are paragraphs: join their wrapped lines
 )
 
 EnvOption = Annotated[
@@ -568,6 +569,7 @@ def ephemeral_reap(
 db_app = typer.Typer(
     help="Schema: status per environment, migrate, promote dev -> staging -> prod (pull model).",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 app.add_typer(db_app, name="db")
 RoleArnOption = Annotated[
