@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -93,17 +94,12 @@ class Credentials(pulumi.ComponentResource):
     ) -> aws.secretsmanager.SecretVersion:
         """Write the first version of an application user's secret (RDS secret layout, so the same
         single-user rotation function rotates it)."""
-        value = pulumi.Output.json_dumps(
-            {
-                "engine": "mysql",
-                "host": host,
-                "port": port,
-                "username": self._args.username,
-                "password": self.password,
-                "dbname": dbname,
-            }
+        return self._initial_version(self._rds_layout(host=host, port=port, dbname=dbname))
+
+    def _rds_layout(self, **fields: Any) -> pulumi.Output[str]:
+        return pulumi.Output.json_dumps(
+            {"engine": "mysql", "username": self._args.username, "password": self.password, **fields}
         )
-        return self._initial_version(value)
 
     def _initial_version(self, value: pulumi.Input[str]) -> aws.secretsmanager.SecretVersion:
         # Write-only: the provider never reads the value back, so rotation is never undone.
@@ -124,15 +120,6 @@ class Credentials(pulumi.ComponentResource):
         cluster_identifier: pulumi.Input[str],
     ) -> aws.secretsmanager.SecretVersion:
         """Write the first version of the secret (RDS secret layout), write-only: rotation owns it after."""
-        value = pulumi.Output.json_dumps(
-            {
-                "engine": "mysql",
-                "host": host,
-                "port": port,
-                "username": self._args.username,
-                "password": self.password,
-                "dbname": dbname,
-                "dbClusterIdentifier": cluster_identifier,
-            }
+        return self._initial_version(
+            self._rds_layout(host=host, port=port, dbname=dbname, dbClusterIdentifier=cluster_identifier)
         )
-        return self._initial_version(value)

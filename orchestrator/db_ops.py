@@ -81,16 +81,7 @@ def migrate(
         }
     if dry_run:
         return {"plan": plan.to_dict(), "migrate": None}
-    return schema.execute_plan(
-        plan,
-        s3=target.s3_client,
-        bucket=target.bucket,
-        prefix=target.prefix,
-        lambda_client=target.lambda_client,
-        function_name=target.function,
-        kms_key_id=target.kms_key,
-        progress=progress,
-    )
+    return promote(plan, target, progress=progress)
 
 
 def plan_promote(source: SchemaTarget, target: SchemaTarget) -> schema.PromotionPlan:

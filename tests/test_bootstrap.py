@@ -23,6 +23,7 @@ from moto import mock_aws
 
 from lambda_src.bootstrap import handler as bootstrap_handler
 from lambda_src.bootstrap.bootstrap import BootstrapError, InvalidBootstrapRequest
+from lambda_src.common.aws import ClientCache
 from lambda_src.common.errors import DatabaseUnavailable
 from tests.support.mariadb import ROOT_PASSWORD, MariaDBServer, free_port
 
@@ -323,7 +324,7 @@ def test_handler_reads_its_environment_and_logs_the_failure_as_one_json_line(dep
     monkeypatch.setenv("DB_HOST", deployment.server.host)
     monkeypatch.setenv("DB_PORT", str(deployment.server.port))
     monkeypatch.setenv("DB_TLS", "false")
-    monkeypatch.setattr(bootstrap_handler, "_CLIENTS", {})
+    monkeypatch.setattr(bootstrap_handler, "aws", ClientCache())
     log_stream = io.StringIO()
     monkeypatch.setattr(bootstrap_handler.logger.registered_handler, "stream", log_stream)
     bootstrap_handler.settings.cache_clear()

@@ -24,6 +24,7 @@ import pytest
 from moto import mock_aws
 
 from lambda_src.bootstrap.bootstrap import UserSpec, bootstrap
+from lambda_src.common.aws import ClientCache
 from lambda_src.migrator import handler as migrator_handler
 from lambda_src.migrator import migrations as runner
 from lambda_src.migrator.errors import (
@@ -769,7 +770,7 @@ def test_handler_runs_the_sample_events_end_to_end(migrator_lambda, monkeypatch)
     }.items():
         monkeypatch.setenv(name, value)
     migrator_handler.settings.cache_clear()
-    monkeypatch.setattr(migrator_handler, "_CLIENTS", {})
+    monkeypatch.setattr(migrator_handler, "aws", ClientCache())
     log_stream = io.StringIO()
     monkeypatch.setattr(migrator_handler.logger.registered_handler, "stream", log_stream)
     migrator_lambda.publish(FAILING)

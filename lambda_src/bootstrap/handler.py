@@ -15,10 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pymysql
 from aws_lambda_powertools import Logger
-from botocore.config import Config
 
 from lambda_src.bootstrap.bootstrap import (
     ROLE_PRIVILEGES,
@@ -27,6 +25,7 @@ from lambda_src.bootstrap.bootstrap import (
     bootstrap,
     validate,
 )
+from lambda_src.common.aws import ClientCache
 from lambda_src.common.db import Endpoint, connect
 from lambda_src.common.errors import ConfigurationError, DatabaseUnavailable, LambdaCodeError
 from lambda_src.common.secrets import fetch_credentials
@@ -38,14 +37,7 @@ logger = Logger(service="bootstrap")
 CONNECT_ATTEMPTS = 4
 CONNECT_BACKOFF_SECONDS = 1.0
 ER_ACCESS_DENIED = 1045
-_AWS_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 5, "mode": "standard"})
-_CLIENTS: dict[str, Any] = {}
-
-
-def aws(service: str) -> Any:
-    if service not in _CLIENTS:
-        _CLIENTS[service] = boto3.client(service, config=_AWS_CONFIG)  # type: ignore[call-overload]
-    return _CLIENTS[service]
+aws = ClientCache()
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambda_src.common.aws import ClientCache
 from lambda_src.common.db import Endpoint, connect
 from lambda_src.common.errors import ConfigurationError, LambdaCodeError
 from lambda_src.common.secrets import fetch_credentials
@@ -34,15 +33,7 @@ ACTIONS = ("status", "migrate", "repair")
 # Keep this much of the Lambda's budget to record a failed statement before the runtime stops us.
 RECORD_MARGIN_SECONDS = 15
 DEFAULT_STATEMENT_TIMEOUT = 600.0
-_AWS_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 5, "mode": "standard"})
-_CLIENTS: dict[str, Any] = {}
-
-
-def aws(service: str) -> Any:
-    """One client per service for the life of the execution environment."""
-    if service not in _CLIENTS:
-        _CLIENTS[service] = boto3.client(service, config=_AWS_CONFIG)  # type: ignore[call-overload]
-    return _CLIENTS[service]
+aws = ClientCache()
 
 
 @dataclass(frozen=True)
