@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -139,17 +140,20 @@ class AuroraCluster(pulumi.ComponentResource):
                 opts=child_opts(self, provider),
             )
 
+        def parameters(arg_type: Any, values: dict[str, str]) -> list[Any]:
+            return [
+                arg_type(
+                    name=k, value=v, apply_method="pending-reboot" if k in _PENDING_REBOOT else "immediate"
+                )
+                for k, v in values.items()
+            ]
+
         cluster_pg = aws.rds.ClusterParameterGroup(
             f"{name}-cluster-params",
             name=f"{args.parameter_group_prefix}-cluster",
             family=family,
             description=f"{args.cluster_identifier}: TLS required, audit and slow-query logs",
-            parameters=[
-                aws.rds.ClusterParameterGroupParameterArgs(
-                    name=k, value=v, apply_method="pending-reboot" if k in _PENDING_REBOOT else "immediate"
-                )
-                for k, v in CLUSTER_PARAMETERS.items()
-            ],
+            parameters=parameters(aws.rds.ClusterParameterGroupParameterArgs, CLUSTER_PARAMETERS),
             tags=resource_tags(f"{args.parameter_group_prefix}-cluster"),
             opts=child_opts(self, provider),
         )
@@ -158,12 +162,7 @@ class AuroraCluster(pulumi.ComponentResource):
             name=f"{args.parameter_group_prefix}-instance",
             family=family,
             description=f"{args.cluster_identifier}: instance parameters",
-            parameters=[
-                aws.rds.ParameterGroupParameterArgs(
-                    name=k, value=v, apply_method="pending-reboot" if k in _PENDING_REBOOT else "immediate"
-                )
-                for k, v in INSTANCE_PARAMETERS.items()
-            ],
+            parameters=parameters(aws.rds.ParameterGroupParameterArgs, INSTANCE_PARAMETERS),
             tags=resource_tags(f"{args.parameter_group_prefix}-instance"),
             opts=child_opts(self, provider),
         )

@@ -161,51 +161,31 @@ class RegionalAlarms(pulumi.ComponentResource):
                 alarm_actions=topic,
                 ok_actions=topic,
             )
-        alarm(
-            "cpu",
-            alarm_description=f"CPU of {args.cluster_identifier} above {args.cpu_threshold_percent}%",
-            namespace="AWS/RDS",
-            metric_name="CPUUtilization",
-            dimensions=rds_dims,
-            statistic="Average",
-            period=300,
-            evaluation_periods=3,
-            threshold=args.cpu_threshold_percent,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="missing",
-            alarm_actions=topic,
-            ok_actions=topic,
-        )
-        alarm(
-            "freeable-memory",
-            alarm_description=f"Freeable memory of {args.cluster_identifier} below {args.freeable_memory_threshold_mb} MB",
-            namespace="AWS/RDS",
-            metric_name="FreeableMemory",
-            dimensions=rds_dims,
-            statistic="Minimum",
-            period=300,
-            evaluation_periods=3,
-            threshold=args.freeable_memory_threshold_mb * 1024 * 1024,
-            comparison_operator="LessThanThreshold",
-            treat_missing_data="missing",
-            alarm_actions=topic,
-            ok_actions=topic,
-        )
-        alarm(
-            "connections",
-            alarm_description=f"Connections to {args.cluster_identifier} above {args.connections_threshold}",
-            namespace="AWS/RDS",
-            metric_name="DatabaseConnections",
-            dimensions=rds_dims,
-            statistic="Maximum",
-            period=300,
-            evaluation_periods=2,
-            threshold=args.connections_threshold,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="missing",
-            alarm_actions=topic,
-            ok_actions=topic,
-        )
+        # The basics: (suffix, description, metric, statistic, evaluation periods, threshold, comparison).
+        basics = (
+            ("cpu", f"CPU above {args.cpu_threshold_percent}%", "CPUUtilization", "Average", 3,
+             args.cpu_threshold_percent, "GreaterThanThreshold"),
+            ("freeable-memory", f"freeable memory below {args.freeable_memory_threshold_mb} MB", "FreeableMemory",
+             "Minimum", 3, args.freeable_memory_threshold_mb * 1024 * 1024, "LessThanThreshold"),
+            ("connections", f"connections above {args.connections_threshold}", "DatabaseConnections", "Maximum",
+             2, args.connections_threshold, "GreaterThanThreshold"),
+        )  # fmt: skip
+        for suffix, what, metric_name, statistic, periods, threshold, comparison in basics:
+            alarm(
+                suffix,
+                alarm_description=f"{args.cluster_identifier}: {what}",
+                namespace="AWS/RDS",
+                metric_name=metric_name,
+                dimensions=rds_dims,
+                statistic=statistic,
+                period=300,
+                evaluation_periods=periods,
+                threshold=threshold,
+                comparison_operator=comparison,
+                treat_missing_data="missing",
+                alarm_actions=topic,
+                ok_actions=topic,
+            )
         self.topic_arn = self.topic.arn
         self.writer_health_alarm_name = writer.name
         self.register_outputs(
