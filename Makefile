@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ENV ?= prod
 ARGS ?=
+# Test workers (pytest-xdist); each worker starts its own private MariaDB server.
+JOBS ?= 2
 
 .PHONY: plan test lint typecheck check bench install clean
 
@@ -22,7 +24,7 @@ plan: $(VENV)/.installed
 ## The whole test suite, every tier (MariaDB tests start their own server; install it with
 ## `apt-get install -y mariadb-server` where it is missing).
 test: $(VENV)/.installed
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(JOBS) $(ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
