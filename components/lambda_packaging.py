@@ -24,8 +24,10 @@ import base64
 import hashlib
 import importlib.metadata as metadata
 import io
+import os
 import re
 import sys
+import threading
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -82,7 +84,9 @@ class Archive:
         if target.is_file() and target.read_bytes() == self.data:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".zip.partial")
+        # A partial file of this process's own: parallel test workers (or two `infra` runs)
+        # writing the same archive must not replace each other's half-written file.
+        partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.partial")
         partial.write_bytes(self.data)
         partial.replace(target)
         return target
