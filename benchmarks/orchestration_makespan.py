@@ -1,6 +1,6 @@
 """Makespan of `infra up`: one and three secondaries, several environments at once.
 
-Runs the real orchestration engine (``orchestrator.engine.Orchestrator``) over the
+Runs the real orchestration engine (``orchestrator.deploy.engine.Orchestrator``) over the
 ``InProcessRunner``: every stack program really runs under Pulumi mocks, and the time AWS
 would take is simulated by the runner's per-stack ``durations`` (a sleep after the program).
 Simulated minutes are scaled to real seconds (``--seconds-per-minute``, 0.15 by default) so
@@ -35,10 +35,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator.engine import Orchestrator, RunReport
-from orchestrator.environment import ENVIRONMENTS_DIR, Environment, parse_environment
-from orchestrator.runner import InProcessRunner
-from orchestrator.topology import Role, stacks_for, waves
+from model.environment import ENVIRONMENTS_DIR, Environment, parse_environment
+from model.topology import Role, stacks_for, waves
+from orchestrator.deploy.engine import Orchestrator, RunReport
+from orchestrator.deploy.runner import InProcessRunner
 
 # --- Simulated AWS durations (minutes) ----------------------------------------------------------
 # AWS publishes no SLA for create times; these are the figures used, with where they come from.

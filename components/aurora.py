@@ -1,7 +1,7 @@
 """Aurora MySQL: the global cluster, a primary or secondary (or regional) cluster, its
 instances and parameter groups.
 
-AWS rules this component relies on (validated earlier by orchestrator.aws_rules, cited in
+AWS rules this component relies on (validated earlier by model.aws_rules, cited in
 shared/AWS_FACTS.md): secondary clusters carry no master credentials or database name and
 encrypt with a key of their own region; backtrack only on clusters outside a global
 database; a cluster sets either ``skip_final_snapshot`` or a final snapshot identifier.
@@ -19,7 +19,7 @@ import pulumi_aws as aws
 
 from components.providers import child_opts
 from components.tags import resource_tags
-from orchestrator.aws_rules import engine_parameter_family
+from model.aws_rules import engine_parameter_family
 
 ENGINE = "aurora-mysql"
 

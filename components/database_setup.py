@@ -17,29 +17,18 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import naming
 from components.credentials import Credentials, CredentialsArgs
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, function_archive
 from components.lambdas import secret_read_statements
 from components.network import Network
 from components.providers import child_opts
 from components.tags import resource_tags
-from orchestrator.environment import Environment
+from model import naming
+from model.environment import Environment
+from model.naming import migrations_bucket_name, migrations_prefix, version_parameter_name
 
 # Roles of the application users -> their MySQL user names.
 APP_USERS: dict[str, str] = {"app": "app_rw", "readonly": "app_ro", "migrator": "app_migrator"}
-
-
-def migrations_bucket_name(env: Environment) -> str:
-    return f"{env.name}-aurora-migrations-{env.account_id}"
-
-
-def migrations_prefix(env: Environment) -> str:
-    return f"migrations/{env.name}/"
-
-
-def version_parameter_name(env: Environment) -> str:
-    return f"/aurora/{env.name}/schema/version"
 
 
 class DatabaseSetup(pulumi.ComponentResource):

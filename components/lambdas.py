@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
-from components import naming
 from components.aurora import AuroraCluster, ClusterRole
 from components.credentials import Credentials
 from components.lambda_function import DependencyLayer, LambdaFunction, LambdaFunctionArgs
-from components.monitoring import HEALTH_NAMESPACE
 from components.network import Network
 from components.providers import child_opts
 from components.tags import resource_tags
+from model import naming
+from model.naming import HEALTH_NAMESPACE
 
 if TYPE_CHECKING:
-    from components.stack_programs import StackContext
+    from components.context import StackContext
 
 
 def secret_read_statements(secret_arns: Any, key_arn: Any, region: str) -> list[dict[str, Any]]:

@@ -17,9 +17,8 @@ import pulumi_aws as aws
 
 from components.providers import child_opts
 from components.tags import resource_tags
-from orchestrator.aws_rules import engine_publishes_rpo_lag
-
-HEALTH_NAMESPACE = "AuroraGlobal/Health"
+from model.aws_rules import engine_publishes_rpo_lag
+from model.naming import HEALTH_NAMESPACE
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,17 +15,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.providers import make_provider
-from components.stack_programs import StackContext
 from components.tags import resource_tags
-
-
-def writer_name(zone: str) -> str:
-    return f"writer.{zone}"
-
-
-def reader_name(zone: str, region: str) -> str:
-    return f"reader.{region}.{zone}"
+from model.naming import reader_name, writer_name
 
 
 def dns_program(ctx: StackContext) -> dict[str, Any]:

@@ -6,17 +6,18 @@ from typing import Any
 
 import pulumi
 
-from components import naming
 from components.aurora import AuroraCluster, AuroraClusterArgs, ClusterRole
+from components.context import StackContext
 from components.credentials import Credentials, CredentialsArgs
-from components.database_setup import DatabaseSetup, version_parameter_name
+from components.database_setup import DatabaseSetup
 from components.kms import RegionalKey, RegionalKeyArgs
 from components.lambdas import RegionalLambdas
 from components.monitoring import RegionalAlarms, RegionalAlarmsArgs
 from components.network import Network, NetworkArgs, pick_availability_zones
 from components.providers import make_provider
-from components.stack_programs import StackContext
-from orchestrator.topology import Role
+from model import naming
+from model.naming import version_parameter_name
+from model.topology import Role
 
 
 def replica_secret_arn(primary_secret_arn: str, region: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from orchestrator.environment import Environment
+from model.environment import Environment
 
 
 def provider_name(env: Environment, region: str) -> str:

@@ -7,14 +7,14 @@ call :func:`program_from_config`, so there is one program reachable three ways.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
-from orchestrator.environment import Environment, load_environment, parse_environment
-from orchestrator.topology import (
+from components import programs_dns, programs_regional
+from components.context import StackContext
+from model.environment import Environment, load_environment, parse_environment
+from model.topology import (
     CONFIG_NAMESPACE,
     DNS_PRIMARY_FEED,
     SECONDARY_FEED,
@@ -24,32 +24,6 @@ from orchestrator.topology import (
     split_stack_name,
     stack_by_name,
 )
-
-
-@dataclass(frozen=True)
-class StackContext:
-    env: Environment
-    spec: StackSpec
-    config: Mapping[str, Any]
-    """Fed inputs, keys without the namespace (e.g. "globalClusterIdentifier")."""
-
-    def require(self, key: str) -> Any:
-        if key not in self.config:
-            raise MissingStackConfig(self.spec.name, key)
-        return self.config[key]
-
-
-class MissingStackConfig(KeyError):
-    def __init__(self, stack: str, key: str) -> None:
-        super().__init__(
-            f"stack {stack} needs config {CONFIG_NAMESPACE}:{key}, which the orchestrator sets from the "
-            f"outputs of the stacks it depends on: run `infra up` (or `infra preview`) for the environment, "
-            f"or set it with `pulumi config set {CONFIG_NAMESPACE}:{key} ... --stack {stack}`"
-        )
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
 
 _CONFIG_KEYS = ("regions", *SECONDARY_FEED, *DNS_PRIMARY_FEED)
 
@@ -80,8 +54,6 @@ def program_from_config() -> dict[str, Any]:
 
 
 def run_stack(ctx: StackContext) -> dict[str, Any]:
-    from components import programs_dns, programs_regional
-
     if ctx.spec.role is Role.DNS:
         return programs_dns.dns_program(ctx)
     return programs_regional.regional_program(ctx)

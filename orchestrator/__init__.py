@@ -1,0 +1,1 @@
+"""The operator side of the product: offline analysis, deployment, live operations, and the CLI on top."""

@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack, StackValidationPolicy
 
-from orchestrator.policy_adapter import policy_specs
+from orchestrator.analysis.policy_adapter import policy_specs
 
 PolicyPack(
     name="aurora-guardrails",

@@ -41,3 +41,7 @@ def fresh_mariadb() -> Iterator[MariaDBServer]:
         yield server
     finally:
         server.cleanup()
+
+
+# Shared by the schema-promotion and `infra db` tests (defined with its fakes in tests/support/).
+from tests.support.schema_envs import envs  # noqa: E402, F401

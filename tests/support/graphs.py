@@ -1,6 +1,6 @@
 """Minimal resource graphs for the guardrail tests, shaped like what `infra plan --json` records.
 
-A :class:`GraphBuilder` collects :class:`orchestrator.guardrails.Node` s for one checked-in
+A :class:`GraphBuilder` collects :class:`orchestrator.analysis.guardrails.Node` s for one checked-in
 environment. Inputs are engine-named (camelCase) exactly as the mocks record them: provider
 inputs are JSON strings, numbers are floats, policies are JSON strings, secret values are
 ``"[secret]"``.
@@ -28,11 +28,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from orchestrator import guardrails
-from orchestrator.environment import Environment, load_environment
-from orchestrator.guardrails import Graph, Node
-from orchestrator.mock_runtime import SECRET_MASK, RecordedResource
-from orchestrator.plan import Plan, build_plan
+from model.environment import Environment, load_environment
+from orchestrator.analysis import guardrails
+from orchestrator.analysis.document import Plan
+from orchestrator.analysis.guardrails import Graph, Node
+from orchestrator.analysis.mock_runtime import SECRET_MASK, RecordedResource
+from orchestrator.analysis.plan import build_plan
 
 PROJECT = "aurora-global"
 PROVIDER = "pulumi:providers:aws"

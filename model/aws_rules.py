@@ -1,0 +1,684 @@
+"""Every AWS constraint the product encodes, in one place.
+
+Each check is a small pure function that raises :class:`RuleViolation` naming the field,
+the rule, the value received and the fix. Sources are the pages listed in
+``shared/AWS_FACTS.md`` (cited per rule below); when AWS changes, fix the rule here and
+the fact there, in one commit.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+
+class RuleViolation(ValueError):
+    """A value breaks an AWS (or product) rule. Carries what a person needs to fix it."""
+
+    def __init__(self, *, field: str, rule: str, value: Any, fix: str, source: str = "") -> None:
+        self.field = field
+        self.rule = rule
+        self.value = value
+        self.fix = fix
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        text = f"{self.field}: {self.rule} (got {self.value!r}). Fix: {self.fix}"
+        if self.source:
+            text += f" [source: {self.source}]"
+        return text
+
+
+# --- Regions -------------------------------------------------------------------------------
+
+# Commercial AWS regions (AWS General Reference, "AWS service endpoints / Regions"), checked
+# 2026-11-23. Opt-in regions must be enabled in the account before use.
+AWS_REGIONS: frozenset[str] = frozenset(
+    {
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+        "af-south-1",
+        "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2",
+        "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+        "ap-southeast-5", "ap-southeast-7",
+        "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+        "ca-central-1", "ca-west-1",
+        "eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3",
+        "eu-south-1", "eu-south-2", "eu-north-1",
+        "il-central-1", "me-south-1", "me-central-1", "mx-central-1", "sa-east-1",
+    }
+)  # fmt: skip
+
+# Aurora User Guide, aurora-global-database.configuration.requirements (checked 2026-11-23):
+# "an Aurora global database can have up to 10 secondary AWS Regions" (the older overview
+# page still says five; the configuration-requirements page is the newer one).
+MAX_SECONDARY_REGIONS = 10
+SECONDARY_REGIONS_SOURCE = "Aurora User Guide, aurora-global-database.configuration.requirements"
+
+
+def check_region(field: str, value: str) -> str:
+    if value not in AWS_REGIONS:
+        raise RuleViolation(
+            field=field,
+            rule="must be an AWS region code",
+            value=value,
+            fix=f"use a region such as us-east-1 or eu-west-1 (known: {', '.join(sorted(AWS_REGIONS))})",
+            source="AWS General Reference, Regions",
+        )
+    return value
+
+
+def check_secondary_regions(field: str, primary: str, secondaries: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for index, region in enumerate(secondaries):
+        if region == primary:
+            raise RuleViolation(
+                field=f"{field}[{index}]",
+                rule="a secondary region must differ from the primary region (one cluster per region)",
+                value=region,
+                fix=f"remove {region} from {field} or choose another primary_region",
+                source="Aurora User Guide, aurora-global-database.configuration.requirements",
+            )
+        if region in seen:
+            raise RuleViolation(
+                field=f"{field}[{index}]",
+                rule="each secondary region may appear only once",
+                value=region,
+                fix=f"remove the duplicate {region}",
+            )
+        seen.add(region)
+    if len(secondaries) > MAX_SECONDARY_REGIONS:
+        raise RuleViolation(
+            field=field,
+            rule=f"an Aurora global database has at most {MAX_SECONDARY_REGIONS} secondary regions",
+            value=list(secondaries),
+            fix=f"keep at most {MAX_SECONDARY_REGIONS} secondary regions",
+            source=SECONDARY_REGIONS_SOURCE,
+        )
+
+
+# --- Accounts and IAM ----------------------------------------------------------------------
+
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+_ROLE_ARN = re.compile(r"^arn:(aws|aws-us-gov|aws-cn):iam::([0-9]{12}):role/[A-Za-z0-9_+=,.@\-/]{1,512}$")
+
+
+def check_account_id(field: str, value: str) -> str:
+    if not _ACCOUNT_ID.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="an AWS account id is exactly 12 digits",
+            value=value,
+            fix='quote it as a string in YAML ("012345678901") so leading zeros survive',
+        )
+    return value
+
+
+def check_role_arn(field: str, value: str, account_id: str | None) -> str:
+    match = _ROLE_ARN.fullmatch(value)
+    if not match:
+        raise RuleViolation(
+            field=field,
+            rule="must be an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)",
+            value=value,
+            fix="use the ARN of the deploy role in the environment's account",
+        )
+    if account_id is not None and match.group(2) != account_id:
+        raise RuleViolation(
+            field=field,
+            rule="the deploy role must live in the environment's own account",
+            value=value,
+            fix=f"use a role in account {account_id}, or fix account_id",
+        )
+    return value
+
+
+# --- Network -------------------------------------------------------------------------------
+
+# VPC CIDR blocks are /16 to /28 (Amazon VPC User Guide, "VPC CIDR blocks"); the network
+# component carves three /(n+4) private subnets and /28-or-larger public ones, so we need /24
+# or larger.
+VPC_MIN_PREFIX = 16
+VPC_MAX_PREFIX = 24
+# RFC 1918 ranges (VPC User Guide recommends private ranges).
+_PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def check_vpc_cidr(field: str, value: str) -> ipaddress.IPv4Network:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise RuleViolation(
+            field=field,
+            rule="must be an IPv4 network in CIDR notation with no host bits set",
+            value=value,
+            fix=f"use e.g. 10.20.0.0/16 ({exc})",
+        ) from None
+    if not isinstance(network, ipaddress.IPv4Network):
+        raise RuleViolation(field=field, rule="must be IPv4", value=value, fix="use e.g. 10.20.0.0/16")
+    if not VPC_MIN_PREFIX <= network.prefixlen <= VPC_MAX_PREFIX:
+        raise RuleViolation(
+            field=field,
+            rule=f"VPC prefix length must be /{VPC_MIN_PREFIX} to /{VPC_MAX_PREFIX} (AWS allows /16-/28; "
+            "three private subnets and endpoints need room)",
+            value=value,
+            fix="use a /16 to /24 block",
+            source="Amazon VPC User Guide, VPC CIDR blocks",
+        )
+    if not any(network.subnet_of(r) for r in _PRIVATE_RANGES):
+        raise RuleViolation(
+            field=field,
+            rule="must be inside an RFC 1918 private range (10/8, 172.16/12, 192.168/16)",
+            value=value,
+            fix="pick a block from 10.0.0.0/8",
+        )
+    return network
+
+
+@dataclass(frozen=True)
+class CidrClaim:
+    """One VPC block claimed by an environment's region (for organisation-wide overlap checks)."""
+
+    environment: str
+    region: str
+    cidr: str
+    source: str  # file the claim comes from
+
+
+def check_no_overlap(field: str, claims: Iterable[CidrClaim]) -> None:
+    """CIDRs never overlap across the regions and environments of one organisation."""
+    checked: list[tuple[CidrClaim, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
+    for claim in claims:
+        network = ipaddress.ip_network(claim.cidr)
+        for other, other_net in checked:
+            if network.overlaps(other_net):
+                raise RuleViolation(
+                    field=field,
+                    rule="VPC CIDR blocks must not overlap across the regions and environments "
+                    "of one organisation",
+                    value=f"{claim.environment}/{claim.region} {claim.cidr} ({claim.source}) overlaps "
+                    f"{other.environment}/{other.region} {other.cidr} ({other.source})",
+                    fix="choose a block no other environment or region uses",
+                )
+        checked.append((claim, network))
+
+
+# --- Aurora engine and instances -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineVersion:
+    version: str
+    mysql: str
+    released: str
+    lts: bool
+    global_database: bool
+
+
+@functools.cache
+def engine_catalog() -> dict[str, Any]:
+    text = resources.files("model").joinpath("data/aurora_mysql_versions.yaml").read_text()
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def known_engine_versions() -> dict[str, EngineVersion]:
+    return {
+        version: EngineVersion(version=version, **info)
+        for version, info in engine_catalog()["versions"].items()
+    }
+
+
+def check_engine_version(field: str, value: str, *, global_database: bool) -> EngineVersion:
+    catalog = engine_catalog()
+    versions = known_engine_versions()
+    for major, reason in catalog["end_of_life_major_versions"].items():
+        if value.startswith(major):
+            raise RuleViolation(
+                field=field,
+                rule=f"end-of-life engine: {reason} (FC-001-3)",
+                value=value,
+                fix=f"use an Aurora MySQL version 3 release, e.g. {recommended_engine_version()}",
+                source=catalog["source"],
+            )
+    if value not in versions:
+        raise RuleViolation(
+            field=field,
+            rule="must be an Aurora MySQL version listed in model/data/aurora_mysql_versions.yaml "
+            f"(checked {catalog['checked']})",
+            value=value,
+            fix=f"use one of {', '.join(sorted(versions))}, or add the new version there with its source",
+            source=catalog["source"],
+        )
+    version = versions[value]
+    if global_database and not version.global_database:
+        raise RuleViolation(
+            field=field,
+            rule="this engine version does not support Aurora global databases",
+            value=value,
+            fix="choose a version marked global_database: true",
+            source="Aurora User Guide, Concepts.Aurora_Fea_Regions_DB-eng.Feature.GlobalDatabase",
+        )
+    return version
+
+
+def recommended_engine_version() -> str:
+    lts = [v for v in known_engine_versions().values() if v.lts]
+    return max(lts, key=lambda v: v.released).version
+
+
+def engine_parameter_family(engine_version: str) -> str:
+    """Parameter group family of an Aurora MySQL version (8.0.mysql_aurora.3.x -> aurora-mysql8.0)."""
+    return "aurora-mysql" + engine_version.split(".mysql_aurora.")[0]
+
+
+def engine_publishes_rpo_lag(engine_version: str) -> bool:
+    """AuroraGlobalDBRPOLag is published from Aurora MySQL 3.04.0 on (AWS_FACTS.md, DR page)."""
+    aurora = engine_version.split(".mysql_aurora.")[-1]
+    parts = tuple(int(p) for p in aurora.split("."))
+    return parts >= (3, 4, 0)
+
+
+# Global databases need memory-optimized classes (db.r5 or higher recommended); burstable
+# classes are not supported. Aurora User Guide, aurora-global-database.configuration.requirements.
+_GLOBAL_CLASS = re.compile(r"^db\.(r5|r6g|r6gd|r6i|r6id|r7g|r7gd|r7i|r8g|r8gd|x2g|x2gd)\.[0-9]*x?large$")
+_ANY_AURORA_MYSQL_CLASS = re.compile(
+    r"^db\.(t3|t4g|r[5-8][a-z]*|x2[a-z]*)\.(micro|small|medium|[0-9]*x?large)$"
+)
+
+
+def check_instance_class(field: str, value: str, *, global_database: bool) -> str:
+    if global_database and not _GLOBAL_CLASS.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="an Aurora global database needs a memory-optimized instance class "
+            "(db.r5 or newer r/x classes); burstable db.t* classes are not supported",
+            value=value,
+            fix="use e.g. db.r6g.large or db.r7g.large",
+            source="Aurora User Guide, aurora-global-database.configuration.requirements",
+        )
+    if not _ANY_AURORA_MYSQL_CLASS.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="must be an Aurora MySQL DB instance class (db.<family>.<size>)",
+            value=value,
+            fix="use e.g. db.t4g.medium (regional dev) or db.r6g.large",
+            source="Aurora User Guide, Concepts.DBInstanceClass",
+        )
+    return value
+
+
+# Backtrack: Aurora MySQL only, at cluster creation only, at most 72 hours, and not on clusters
+# in a global database (AWS_FACTS.md; FC-004-3).
+BACKTRACK_MAX_HOURS = 72
+BACKTRACK_SOURCE = (
+    "Aurora User Guide, AuroraMySQL.Managing.Backtrack; AWS Prescriptive Guidance, aurora-replication-options"
+)
+
+
+def check_backtrack(field: str, hours: int, *, global_database: bool) -> int:
+    if not 0 <= hours <= BACKTRACK_MAX_HOURS:
+        raise RuleViolation(
+            field=field,
+            rule=f"the backtrack window is 0 to {BACKTRACK_MAX_HOURS} hours",
+            value=hours,
+            fix=f"use a value from 0 (off) to {BACKTRACK_MAX_HOURS}",
+            source=BACKTRACK_SOURCE,
+        )
+    if global_database and hours > 0:
+        raise RuleViolation(
+            field=field,
+            rule="AWS does not support backtrack on clusters in an Aurora global database "
+            "(it would fail twenty minutes into the deployment)",
+            value=hours,
+            fix="set backtrack_hours: 0; recover with point-in-time restore within "
+            "backup_retention_days instead (FC-004-3)",
+            source=BACKTRACK_SOURCE,
+        )
+    return hours
+
+
+# Backup retention: 1 to 35 days (CreateDBCluster BackupRetentionPeriod).
+BACKUP_RETENTION_RANGE = (1, 35)
+
+
+def check_backup_retention(field: str, days: int) -> int:
+    low, high = BACKUP_RETENTION_RANGE
+    if not low <= days <= high:
+        raise RuleViolation(
+            field=field,
+            rule=f"Aurora keeps automated backups for {low} to {high} days",
+            value=days,
+            fix=f"use a value from {low} to {high}",
+            source="RDS API Reference, CreateDBCluster BackupRetentionPeriod",
+        )
+    return days
+
+
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def check_backup_window(field: str, value: str) -> str:
+    match = _WINDOW.fullmatch(value)
+    if not match:
+        raise RuleViolation(
+            field=field,
+            rule="backup window is hh24:mi-hh24:mi in UTC",
+            value=value,
+            fix="use e.g. 03:00-04:00",
+            source="RDS API Reference, CreateDBCluster PreferredBackupWindow",
+        )
+    start = int(match.group(1)) * 60 + int(match.group(2))
+    end = int(match.group(3)) * 60 + int(match.group(4))
+    length = (end - start) % (24 * 60)
+    if length < 30:
+        raise RuleViolation(
+            field=field,
+            rule="the backup window must be at least 30 minutes",
+            value=value,
+            fix="widen the window, e.g. 03:00-04:00",
+            source="RDS API Reference, CreateDBCluster PreferredBackupWindow",
+        )
+    return value
+
+
+_MAINTENANCE = re.compile(
+    r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$"
+)
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEK = 7 * 24 * 60
+
+
+def _maintenance_minutes(value: str) -> tuple[int, int]:
+    match = _MAINTENANCE.fullmatch(value)
+    assert match is not None
+    d1, h1, m1, d2, h2, m2 = match.groups()
+    start = _DAYS.index(d1) * 1440 + int(h1) * 60 + int(m1)
+    end = _DAYS.index(d2) * 1440 + int(h2) * 60 + int(m2)
+    return start, end
+
+
+def check_maintenance_window(field: str, value: str) -> str:
+    if not _MAINTENANCE.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="maintenance window is ddd:hh24:mi-ddd:hh24:mi in UTC (days mon..sun)",
+            value=value,
+            fix="use e.g. sun:04:30-sun:05:30",
+            source="RDS API Reference, CreateDBCluster PreferredMaintenanceWindow",
+        )
+    start, end = _maintenance_minutes(value)
+    if (end - start) % _WEEK < 30:
+        raise RuleViolation(
+            field=field,
+            rule="the maintenance window must be at least 30 minutes",
+            value=value,
+            fix="widen it, e.g. sun:04:30-sun:05:30",
+            source="RDS API Reference, CreateDBCluster PreferredMaintenanceWindow",
+        )
+    return value
+
+
+def check_windows_disjoint(field: str, backup: str, maintenance: str) -> None:
+    """The daily backup window must not overlap the weekly maintenance window."""
+    b = _WINDOW.fullmatch(backup)
+    assert b is not None
+    b_start = int(b.group(1)) * 60 + int(b.group(2))
+    b_len = (int(b.group(3)) * 60 + int(b.group(4)) - b_start) % 1440
+    m_start, m_end = _maintenance_minutes(maintenance)
+    m_len = (m_end - m_start) % _WEEK
+    for day in range(7):
+        start = day * 1440 + b_start
+        for shift in (-_WEEK, 0, _WEEK):  # the maintenance window may wrap past the week's end
+            if start < m_start + shift + m_len and m_start + shift < start + b_len:
+                raise RuleViolation(
+                    field=field,
+                    rule="the backup window must not overlap the maintenance window",
+                    value=f"backup {backup}, maintenance {maintenance}",
+                    fix="move one of them, e.g. backup 03:00-04:00 and maintenance sun:04:30-sun:05:30",
+                    source="RDS API Reference, CreateDBCluster PreferredBackupWindow",
+                )
+
+
+# Aurora replicas: a cluster has 1 writer + up to 15 replicas (AWS_FACTS.md).
+MAX_INSTANCES_PER_CLUSTER = 16
+
+
+def check_instance_count(field: str, count: int, *, protected: bool) -> int:
+    minimum = 2 if protected else 1
+    if count < minimum:
+        why = (
+            "a protected environment needs a writer and a replica in another AZ"
+            if protected
+            else "a cluster needs at least one instance"
+        )
+        raise RuleViolation(
+            field=field,
+            rule=f"at least {minimum} instances: {why}",
+            value=count,
+            fix=f"use {minimum} or more",
+        )
+    if count > MAX_INSTANCES_PER_CLUSTER:
+        raise RuleViolation(
+            field=field,
+            rule=f"an Aurora cluster has at most {MAX_INSTANCES_PER_CLUSTER} instances (1 writer + 15 replicas)",
+            value=count,
+            fix=f"use at most {MAX_INSTANCES_PER_CLUSTER}",
+            source="Aurora User Guide, aurora-global-database.configuration.requirements",
+        )
+    return count
+
+
+# --- Identifiers -----------------------------------------------------------------------------
+
+# DB cluster / instance / global cluster identifiers: 1-63 letters, digits or hyphens, first a
+# letter, no trailing hyphen, no two consecutive hyphens (RDS API CreateDBCluster).
+_DB_IDENTIFIER = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$")
+# Parameter/subnet group names follow the same rule (1-255 chars for groups).
+_GROUP_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,254}(?<!-)$")
+# Lambda function names: 1-64 of letters, digits, hyphens, underscores.
+_FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# Environment names become stack names, identifiers and DNS labels.
+_ENV_NAME = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,19}(?<!-)$")
+
+
+def check_db_identifier(field: str, value: str) -> str:
+    if not _DB_IDENTIFIER.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="DB identifiers are 1-63 letters, digits or hyphens, start with a letter, "
+            "and have no trailing or double hyphen (FC-001-1)",
+            value=value,
+            fix="shorten or rename it (the environment name feeds into identifiers)",
+            source="RDS API Reference, CreateDBCluster DBClusterIdentifier",
+        )
+    return value
+
+
+def check_group_name(field: str, value: str) -> str:
+    if not _GROUP_NAME.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="parameter and subnet group names are 1-255 letters, digits or hyphens, start with "
+            "a letter, no trailing or double hyphen",
+            value=value,
+            fix="rename it",
+            source="RDS API Reference, CreateDBClusterParameterGroup",
+        )
+    return value
+
+
+# DB subnet group names: up to 255 letters, digits, periods, underscores, spaces or hyphens; not
+# "default" (RDS API CreateDBSubnetGroup DBSubnetGroupName).
+_SUBNET_GROUP_NAME = re.compile(r"^[A-Za-z0-9._ -]{1,255}$")
+
+
+def check_subnet_group_name(field: str, value: str) -> str:
+    if not _SUBNET_GROUP_NAME.fullmatch(value) or value.lower() == "default":
+        raise RuleViolation(
+            field=field,
+            rule="DB subnet group names are 1-255 letters, digits, periods, underscores, spaces or hyphens, "
+            "and not 'default'",
+            value=value,
+            fix="rename it",
+            source="RDS API Reference, CreateDBSubnetGroup DBSubnetGroupName",
+        )
+    return value
+
+
+def check_function_name(field: str, value: str) -> str:
+    if not _FUNCTION_NAME.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="Lambda function names are 1-64 letters, digits, hyphens or underscores",
+            value=value,
+            fix="shorten or rename it",
+            source="Lambda API Reference, CreateFunction FunctionName",
+        )
+    return value
+
+
+# Secrets Manager names: 1-512 of letters, digits and /_+=.@- (CreateSecret Name); alarm names:
+# 1-255 characters, no control characters (PutMetricAlarm AlarmName).
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_ALARM_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
+
+
+def check_secret_name(field: str, value: str) -> str:
+    if not _SECRET_NAME.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="secret names are 1-512 letters, digits or /_+=.@-",
+            value=value,
+            fix="rename it",
+            source="Secrets Manager API Reference, CreateSecret Name",
+        )
+    return value
+
+
+def check_alarm_name(field: str, value: str) -> str:
+    if not _ALARM_NAME.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="alarm names are 1-255 characters without control characters",
+            value=value,
+            fix="shorten or rename it",
+            source="CloudWatch API Reference, PutMetricAlarm AlarmName",
+        )
+    return value
+
+
+def check_environment_name(field: str, value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="environment names are 1-20 lowercase letters, digits or hyphens, start with a letter, "
+            "no trailing or double hyphen (they become stack names, DB identifiers and DNS labels)",
+            value=value,
+            fix="rename it, e.g. prod, staging, test-ab12",
+        )
+    return value
+
+
+# --- DNS, alarms -------------------------------------------------------------------------------
+
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def check_zone_name(field: str, value: str) -> str:
+    name = value.rstrip(".")
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        raise RuleViolation(
+            field=field,
+            rule="must be a DNS name of at least two labels, each 1-63 lowercase letters, digits or "
+            "hyphens not starting or ending with a hyphen, 253 characters at most",
+            value=value,
+            fix="use e.g. prod.db.internal",
+            source="Route 53 Developer Guide, DomainNameFormat",
+        )
+    return name
+
+
+# Record TTL: 0 to 2147483647 seconds (Route 53 API ResourceRecordSet TTL); we cap it lower
+# because a writer name must follow failover quickly (AWS suggests ~5 s for the global endpoint).
+MAX_WRITER_TTL = 300
+
+
+def check_ttl(field: str, value: int) -> int:
+    if not 1 <= value <= MAX_WRITER_TTL:
+        raise RuleViolation(
+            field=field,
+            rule=f"a failover record's TTL must be 1 to {MAX_WRITER_TTL} seconds so clients follow a "
+            "failover quickly (Route 53 allows up to 2147483647)",
+            value=value,
+            fix="use 5 to 60 (AWS suggests about 5 s for the global writer endpoint)",
+            source="Route 53 API Reference, ResourceRecordSet TTL; Aurora User Guide, "
+            "aurora-global-database-connecting",
+        )
+    return value
+
+
+def check_alarm_period(field: str, period: int) -> int:
+    """Alarms that drive Route 53 use standard-resolution metrics: period a multiple of 60 s."""
+    if period < 60 or period % 60 != 0:
+        raise RuleViolation(
+            field=field,
+            rule="alarms behind Route 53 CLOUDWATCH_METRIC health checks need standard-resolution "
+            "metrics, so the period is a multiple of 60 seconds",
+            value=period,
+            fix="use 60, 120, 300, ...",
+            source="Route 53 API Reference, AlarmIdentifier; CloudWatch API Reference, PutMetricAlarm",
+        )
+    return period
+
+
+def check_alarm_window(field: str, period: int, evaluation_periods: int) -> None:
+    if evaluation_periods < 1:
+        raise RuleViolation(
+            field=field,
+            rule="evaluation periods must be at least 1",
+            value=evaluation_periods,
+            fix="use 1 or more",
+        )
+    if period < 3600 and period * evaluation_periods > 86400:
+        raise RuleViolation(
+            field=field,
+            rule="period x evaluation periods may not exceed one day for periods under an hour",
+            value=f"{period} s x {evaluation_periods}",
+            fix="lower the evaluation periods",
+            source="CloudWatch API Reference, PutMetricAlarm",
+        )
+
+
+def check_positive(field: str, value: float) -> float:
+    if value <= 0:
+        raise RuleViolation(
+            field=field, rule="must be greater than zero", value=value, fix="use a positive value"
+        )
+    return value
+
+
+def check_schedule_minutes(field: str, minutes: int) -> int:
+    if minutes < 1:
+        raise RuleViolation(
+            field=field,
+            rule="EventBridge schedules run at most once a minute",
+            value=minutes,
+            fix="use 1 or more",
+            source="EventBridge User Guide, schedule expressions",
+        )
+    return minutes
+
+
+def require_keys(field: str, mapping: Mapping[str, Any], keys: Iterable[str], *, fix: str) -> None:
+    for key in keys:
+        if key not in mapping:
+            raise RuleViolation(field=f"{field}.{key}", rule="is required", value=None, fix=fix)

@@ -1,0 +1,592 @@
+"""Environment definitions: a typed model validated before any stack program runs.
+
+An environment file (``environments/<name>.yaml``) describes one AWS account's Aurora
+deployment: its regions, network plan, database settings, deletion policy, monitoring,
+DNS and failover. A bad file fails with :class:`EnvironmentFileError`, whose message names
+the file, the field, the rule, the value and the fix; nothing is deployed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from model import aws_rules
+from model.aws_rules import CidrClaim, RuleViolation
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS_DIR = PROJECT_ROOT / "environments"
+EPHEMERAL_DIR = PROJECT_ROOT / ".ephemeral"
+"""Definitions written by `infra ephemeral up` (not checked in), so the same machine can name
+them in `status`/`destroy`; the definition also travels in the stacks' config."""
+DEFAULT_ENVIRONMENT = "dev"  # never prod (FC-004-9)
+PROJECT_NAME = "aurora-global"
+
+
+class EnvironmentFileError(Exception):
+    """An environment definition is missing, unreadable or breaks a rule."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid environment file {path}:\n{lines}")
+
+
+class DeletionPolicy(StrEnum):
+    PROTECTED = "protected"
+    """Deletion protection on, a final snapshot with a deterministic identifier, no force-destroy."""
+    EPHEMERAL = "ephemeral"
+    """No deletion protection, no final snapshot: `infra destroy` removes everything."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkSettings(_Model):
+    cidrs: dict[str, str]
+    """VPC CIDR block per region (every region of the environment, no overlaps anywhere). Required."""
+    nat_gateway: StrictBool = False
+    """Create public subnets, an internet gateway and one NAT gateway. Defaults to false: the
+    Lambdas reach AWS APIs through VPC endpoints (FC-000-2)."""
+
+
+class DatabaseSettings(_Model):
+    engine_version: str
+    """Aurora MySQL version, explicit (e.g. 8.0.mysql_aurora.3.10.3). Required: AWS changes these."""
+    instance_class: str = "db.r6g.large"
+    """Instance class of every instance. Defaults to db.r6g.large (global databases need r/x classes)."""
+    instance_count: Annotated[int, Field(strict=True)] = 2
+    """Instances per cluster (writer + replicas, spread across AZs). Defaults to 2."""
+    backup_retention_days: Annotated[int, Field(strict=True)] = 7
+    """Automated backup retention, 1-35 days. Defaults to 7."""
+    backup_window: str = "03:00-04:00"
+    """Daily backup window (UTC). Defaults to 03:00-04:00."""
+    maintenance_window: str = "sun:04:30-sun:05:30"
+    """Weekly maintenance window (UTC). Defaults to sun:04:30-sun:05:30."""
+    backtrack_hours: Annotated[int, Field(strict=True)] | None = None
+    """Backtrack window in hours (0-72). Defaults to 24 for regional environments and 0 for global
+    ones, where AWS does not support it."""
+    database_name: str = "app"
+    """Application database created at bootstrap. Defaults to app."""
+    master_username: str = "dbadmin"
+    """Master user name (the password is generated, never configured). Defaults to dbadmin."""
+    performance_insights: StrictBool = True
+    """Performance Insights (encrypted with the region's key). Defaults to true."""
+    enhanced_monitoring_interval: Annotated[int, Field(strict=True)] = 0
+    """Enhanced monitoring interval in seconds (0, 1, 5, 10, 15, 30, 60). Defaults to 0 (off)."""
+    log_exports: tuple[str, ...] = ("audit", "error", "slowquery")
+    """CloudWatch log exports. Defaults to audit, error, slowquery."""
+    secret_rotation_days: Annotated[int, Field(strict=True)] = 30
+    """Rotation interval of every database secret (master and users), 1-1000 days. Defaults to 30."""
+    schema_source: Literal["repository", "promotion"] = "promotion"
+    """Where this environment's migrations come from: "repository" (the first environment of the
+    chain, dev: `infra up` and `infra db migrate` publish the repository's files) or "promotion"
+    (`infra db promote --from <env>` publishes exactly what that environment applied). Defaults
+    to promotion."""
+
+    @field_validator("database_name", "master_username")
+    @classmethod
+    def _identifier(cls, value: str, info: Any) -> str:
+        if (
+            not value.isidentifier()
+            or not value.isascii()
+            or not value[:1].isalpha()
+            or len(value) > 16
+            or value.lower() in {"admin", "rdsadmin"}
+        ):
+            raise RuleViolation(
+                field=f"database.{info.field_name}",
+                rule="must be 1-16 ASCII letters, digits or underscores, start with a letter, and not be a "
+                "reserved name (admin, rdsadmin)",
+                value=value,
+                fix="use e.g. app or dbadmin",
+                source="RDS API Reference, CreateDBCluster MasterUsername / DatabaseName",
+            )
+        return value
+
+    @field_validator("log_exports")
+    @classmethod
+    def _log_exports(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = {"audit", "error", "general", "slowquery", "iam-db-auth-error", "instance"}
+        for item in value:
+            if item not in allowed:
+                raise RuleViolation(
+                    field="database.log_exports",
+                    rule=f"Aurora MySQL exports only {', '.join(sorted(allowed))}",
+                    value=item,
+                    fix="remove it",
+                    source="RDS API Reference, CreateDBCluster EnableCloudwatchLogsExports",
+                )
+        return value
+
+    @field_validator("enhanced_monitoring_interval")
+    @classmethod
+    def _monitoring(cls, value: int) -> int:
+        if value not in (0, 1, 5, 10, 15, 30, 60):
+            raise RuleViolation(
+                field="database.enhanced_monitoring_interval",
+                rule="must be one of 0, 1, 5, 10, 15, 30, 60",
+                value=value,
+                fix="use 0 (off) or 60",
+                source="RDS API Reference, CreateDBInstance MonitoringInterval",
+            )
+        return value
+
+    @field_validator("secret_rotation_days")
+    @classmethod
+    def _rotation(cls, value: int) -> int:
+        if not 1 <= value <= 1000:
+            raise RuleViolation(
+                field="database.secret_rotation_days",
+                rule="Secrets Manager rotates every 1 to 1000 days",
+                value=value,
+                fix="use e.g. 30",
+                source="Secrets Manager API Reference, RotationRules AutomaticallyAfterDays",
+            )
+        return value
+
+
+class MonitoringSettings(_Model):
+    health_check_minutes: Annotated[int, Field(strict=True)] = 1
+    """How often the health-check Lambda runs. Defaults to 1 (EventBridge's minimum)."""
+    alarm_period_seconds: Annotated[int, Field(strict=True)] = 60
+    """Period of the writer-health alarm (multiple of 60: Route 53 needs standard resolution). Defaults to 60."""
+    alarm_evaluation_periods: Annotated[int, Field(strict=True)] = 3
+    """Consecutive breaching periods before the writer-health alarm fires. Defaults to 3."""
+    replication_lag_threshold_ms: Annotated[int, Field(strict=True)] = 30_000
+    """Alarm when a secondary's RPO/replication lag exceeds this. Defaults to 30000 (30 s)."""
+    cpu_threshold_percent: Annotated[int, Field(strict=True)] = 80
+    """CPU alarm threshold. Defaults to 80."""
+    freeable_memory_threshold_mb: Annotated[int, Field(strict=True)] = 512
+    """Alarm below this much freeable memory. Defaults to 512."""
+    connections_threshold: Annotated[int, Field(strict=True)] = 1000
+    """Alarm above this many connections. Defaults to 1000."""
+    log_retention_days: Annotated[int, Field(strict=True)] = 30
+    """Retention of the Lambdas' log groups. Defaults to 30."""
+    notification_emails: tuple[str, ...] = ()
+    """E-mail addresses subscribed to each region's alarm topic. Defaults to none."""
+
+
+class DnsSettings(_Model):
+    zone_name: str
+    """Private hosted zone (e.g. prod.db.internal); the writer name is writer.<zone>. Required."""
+    ttl_seconds: Annotated[int, Field(strict=True)] = 5
+    """TTL of the writer and reader records (1-300). Defaults to 5, as AWS suggests for writers."""
+    insufficient_data_health_status: str = "Unhealthy"
+    """What Route 53 assumes when the writer-health alarm has no data: a dead region publishes
+    nothing, so the default Unhealthy fails over. Healthy, Unhealthy or LastKnownStatus."""
+
+
+class FailoverSettings(_Model):
+    automated: StrictBool = False
+    """Deploy the guarded failover Lambda in the first secondary region (the writer record's
+    SECONDARY target, the only region it promotes). Defaults to false."""
+    dry_run: StrictBool = True
+    """The failover Lambda only logs and notifies what it would do. Defaults to true."""
+    unhealthy_minutes: Annotated[int, Field(strict=True)] = 5
+    """Minutes the primary must be unhealthy before promoting. Defaults to 5."""
+    rpo_budget_seconds: Annotated[int, Field(strict=True)] = 30
+    """Largest replication lag at which a secondary may be promoted. Defaults to 30."""
+    cooldown_minutes: Annotated[int, Field(strict=True)] = 60
+    """Minimum time between two automated failovers. Defaults to 60."""
+
+
+class StateSettings(_Model):
+    backend_url: str | None = None
+    """Pulumi state backend (e.g. s3://bucket/prefix?region=us-east-1, or https://api.pulumi.com).
+    Defaults to None: a local file backend in .pulumi-state/ with a notice (first-time use)."""
+    secrets_provider: str | None = None
+    """Secrets provider of the stacks (e.g. awskms://alias/pulumi-prod?region=us-east-1).
+    Defaults to None: Pulumi Cloud's, or a passphrase (PULUMI_CONFIG_PASSPHRASE) with a file backend."""
+
+    @field_validator("backend_url")
+    @classmethod
+    def _backend(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("s3://", "file://", "https://", "gs://", "azblob://")):
+            raise RuleViolation(
+                field="state.backend_url",
+                rule="must be a Pulumi backend URL (s3://, file://, https://, gs:// or azblob://)",
+                value=value,
+                fix="use e.g. s3://my-pulumi-state/aurora?region=us-east-1",
+            )
+        return value
+
+    @field_validator("secrets_provider")
+    @classmethod
+    def _secrets(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("awskms://", "passphrase", "default", "gcpkms://",
+                                                       "azurekeyvault://", "hashivault://")):  # fmt: skip
+            raise RuleViolation(
+                field="state.secrets_provider",
+                rule="must be a Pulumi secrets provider (awskms://..., passphrase, default, ...)",
+                value=value,
+                fix="use e.g. awskms://alias/pulumi-prod?region=us-east-1",
+            )
+        return value
+
+
+class Environment(_Model):
+    """One environment: one AWS account, a primary region and zero or more secondary regions."""
+
+    name: str
+    """Environment name (lowercase, <= 20 chars); stack names are <name>.<region> and <name>.dns."""
+    account_id: str
+    """The environment's own AWS account (12 digits, quoted). Every provider pins it."""
+    deploy_role_arn: str
+    """Role the providers assume in that account."""
+    primary_region: str
+    """Region of the primary (writer) cluster."""
+    secondary_regions: tuple[str, ...] = ()
+    """Secondary regions of the global database (empty: a regional, non-global cluster)."""
+    deletion_policy: DeletionPolicy
+    """protected or ephemeral. Required: there is no safe default."""
+    cost_center: str
+    """CostCenter tag on every resource. Required (FC-004-10)."""
+    tags: dict[str, str] = Field(default_factory=dict)
+    """Extra tags for every resource. Defaults to none."""
+    network: NetworkSettings
+    database: DatabaseSettings
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    dns: DnsSettings
+    failover: FailoverSettings = Field(default_factory=FailoverSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    """Where the stacks' state and secrets live (see StateSettings). Defaults to a local backend."""
+    expires_at: str | None = None
+    """Expiry time (ISO 8601, UTC) of an ephemeral environment; the reaper destroys it after that."""
+
+    @property
+    def is_global(self) -> bool:
+        return bool(self.secondary_regions)
+
+    @property
+    def protected(self) -> bool:
+        return self.deletion_policy is DeletionPolicy.PROTECTED
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return (self.primary_region, *self.secondary_regions)
+
+    @property
+    def backtrack_hours(self) -> int:
+        if self.database.backtrack_hours is not None:
+            return self.database.backtrack_hours
+        return 0 if self.is_global else 24
+
+    def base_tags(self) -> dict[str, str]:
+        """Tags every resource carries (through the providers' default tags)."""
+        return {
+            **self.tags,
+            "Environment": self.name,
+            "Project": PROJECT_NAME,
+            "ManagedBy": "pulumi",
+            "CostCenter": self.cost_center,
+        }
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return aws_rules.check_environment_name("name", value)
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        return aws_rules.check_account_id("account_id", value)
+
+    @field_validator("primary_region")
+    @classmethod
+    def _primary(cls, value: str) -> str:
+        return aws_rules.check_region("primary_region", value)
+
+    @field_validator("secondary_regions")
+    @classmethod
+    def _secondaries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, region in enumerate(value):
+            aws_rules.check_region(f"secondary_regions[{index}]", region)
+        return value
+
+    @field_validator("cost_center")
+    @classmethod
+    def _cost_center(cls, value: str) -> str:
+        if not value.strip():
+            raise RuleViolation(
+                field="cost_center",
+                rule="must not be empty (FC-004-10)",
+                value=value,
+                fix="name the budget owner",
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> Environment:
+        aws_rules.check_role_arn("deploy_role_arn", self.deploy_role_arn, self.account_id)
+        aws_rules.check_secondary_regions("secondary_regions", self.primary_region, self.secondary_regions)
+        self._check_network()
+        self._check_database()
+        self._check_monitoring()
+        aws_rules.check_zone_name("dns.zone_name", self.dns.zone_name)
+        aws_rules.check_ttl("dns.ttl_seconds", self.dns.ttl_seconds)
+        if self.dns.insufficient_data_health_status not in ("Healthy", "Unhealthy", "LastKnownStatus"):
+            raise RuleViolation(
+                field="dns.insufficient_data_health_status",
+                rule="must be Healthy, Unhealthy or LastKnownStatus",
+                value=self.dns.insufficient_data_health_status,
+                fix="use Unhealthy (a dead region publishes no data and should fail over)",
+                source="Route 53 API Reference, HealthCheckConfig InsufficientDataHealthStatus",
+            )
+        self._check_failover()
+        return self
+
+    def _check_network(self) -> None:
+        for region in self.regions:
+            if region not in self.network.cidrs:
+                raise RuleViolation(
+                    field=f"network.cidrs.{region}",
+                    rule="every region of the environment needs a VPC CIDR block",
+                    value=None,
+                    fix=f"add '{region}: 10.x.0.0/16' under network.cidrs",
+                )
+        for region, cidr in self.network.cidrs.items():
+            if region not in self.regions:
+                raise RuleViolation(
+                    field=f"network.cidrs.{region}",
+                    rule="names a region the environment does not use",
+                    value=cidr,
+                    fix=f"remove it, or add {region} to secondary_regions",
+                )
+            aws_rules.check_vpc_cidr(f"network.cidrs.{region}", cidr)
+        aws_rules.check_no_overlap("network.cidrs", self.cidr_claims(source="this file"))
+
+    def _check_database(self) -> None:
+        db = self.database
+        aws_rules.check_engine_version(
+            "database.engine_version", db.engine_version, global_database=self.is_global
+        )
+        aws_rules.check_instance_class(
+            "database.instance_class", db.instance_class, global_database=self.is_global
+        )
+        aws_rules.check_instance_count("database.instance_count", db.instance_count, protected=self.protected)
+        aws_rules.check_backup_retention("database.backup_retention_days", db.backup_retention_days)
+        aws_rules.check_backup_window("database.backup_window", db.backup_window)
+        aws_rules.check_maintenance_window("database.maintenance_window", db.maintenance_window)
+        aws_rules.check_windows_disjoint("database.backup_window", db.backup_window, db.maintenance_window)
+        aws_rules.check_backtrack(
+            "database.backtrack_hours", self.backtrack_hours, global_database=self.is_global
+        )
+
+    def _check_monitoring(self) -> None:
+        m = self.monitoring
+        aws_rules.check_schedule_minutes("monitoring.health_check_minutes", m.health_check_minutes)
+        aws_rules.check_alarm_period("monitoring.alarm_period_seconds", m.alarm_period_seconds)
+        aws_rules.check_alarm_window(
+            "monitoring.alarm_evaluation_periods", m.alarm_period_seconds, m.alarm_evaluation_periods
+        )
+        for name in (
+            "replication_lag_threshold_ms",
+            "cpu_threshold_percent",
+            "freeable_memory_threshold_mb",
+            "connections_threshold",
+            "log_retention_days",
+        ):
+            aws_rules.check_positive(f"monitoring.{name}", getattr(m, name))
+
+    def _check_failover(self) -> None:
+        f = self.failover
+        if f.automated and not self.is_global:
+            raise RuleViolation(
+                field="failover.automated",
+                rule="automated failover needs at least one secondary region to promote",
+                value=True,
+                fix="set failover.automated: false, or add secondary_regions",
+            )
+        for name in ("unhealthy_minutes", "rpo_budget_seconds", "cooldown_minutes"):
+            aws_rules.check_positive(f"failover.{name}", getattr(f, name))
+
+    def cidr_claims(self, *, source: str) -> list[CidrClaim]:
+        return [
+            CidrClaim(environment=self.name, region=region, cidr=cidr, source=source)
+            for region, cidr in self.network.cidrs.items()
+        ]
+
+    def to_config_json(self) -> str:
+        """The definition as stack config (so `pulumi preview` of an ephemeral stack sees it)."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+# --- Loading ----------------------------------------------------------------------------------
+
+_TYPE_FIXES = {
+    "string_type": "write it as a quoted string",
+    "int_type": "write a whole number without quotes",
+    "bool_type": "write true or false without quotes",
+    "dict_type": "write a mapping (key: value lines)",
+    "tuple_type": "write a list ([a, b] or '- a' lines)",
+    "list_type": "write a list ([a, b] or '- a' lines)",
+    "enum": "use one of the listed values",
+    "int_parsing": "write a whole number",
+}
+
+
+def _field_path(loc: Iterable[Any]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(file)"
+
+
+def _problems_from_validation(error: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for item in error.errors(include_url=False):
+        ctx = item.get("ctx") or {}
+        violation = ctx.get("error")
+        if isinstance(violation, RuleViolation):
+            problems.append(violation.render())
+            continue
+        field = _field_path(item["loc"])
+        kind = item["type"]
+        if kind == "missing":
+            problems.append(f"{field}: is required (got nothing). Fix: add {field} to the file")
+        elif kind == "extra_forbidden":
+            problems.append(
+                f"{field}: unknown key (got {item['input']!r}). Fix: remove it or correct its spelling "
+                "(see the environment file reference in README.md)"
+            )
+        else:
+            fix = _TYPE_FIXES.get(kind, "see the environment file reference in README.md")
+            problems.append(f"{field}: {item['msg']} (got {item['input']!r}). Fix: {fix}")
+    return problems
+
+
+def parse_environment(data: Any, *, path: str) -> Environment:
+    """Validate already-parsed data; raise EnvironmentFileError naming the file."""
+    if data is None:
+        raise EnvironmentFileError(path, ["(file): is empty. Fix: copy environments/dev.yaml and edit it"])
+    if not isinstance(data, dict):
+        raise EnvironmentFileError(
+            path, [f"(file): must be a mapping of fields (got {type(data).__name__}). Fix: see README.md"]
+        )
+    try:
+        return Environment.model_validate(data)
+    except ValidationError as exc:
+        raise EnvironmentFileError(path, _problems_from_validation(exc)) from None
+    except RuleViolation as exc:  # raised outside pydantic's wrapping (defensive)
+        raise EnvironmentFileError(path, [exc.render()]) from None
+
+
+def load_environment_file(path: Path, *, check_organisation: bool = True) -> Environment:
+    display = _display_path(path)
+    if not path.exists():
+        raise EnvironmentFileError(display, [f"(file): does not exist. Fix: {_available_hint()}"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EnvironmentFileError(
+            display, [f"(file): cannot be read ({exc}). Fix: check the path"]
+        ) from None
+    if not text.strip():
+        raise EnvironmentFileError(display, ["(file): is empty. Fix: copy environments/dev.yaml and edit it"])
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise EnvironmentFileError(
+            display, [f"(file): is not valid YAML ({exc}). Fix: correct the syntax"]
+        ) from None
+    env = parse_environment(data, path=display)
+    if check_organisation:
+        check_against_organisation(env, path)
+    return env
+
+
+def needs_embedded_definition(env: Environment) -> bool:
+    """True when the stack programs can't find this exact definition in environments/<name>.yaml
+    (an --env-file, an edited copy, an ephemeral environment): it then travels in stack config."""
+    path = environment_path(env.name)
+    if not path.exists():
+        return True
+    try:
+        return load_environment_file(path, check_organisation=False) != env
+    except EnvironmentFileError:
+        return True
+
+
+def environment_path(name: str) -> Path:
+    return ENVIRONMENTS_DIR / f"{name}.yaml"
+
+
+def checked_in_environment_names() -> list[str]:
+    return sorted(p.stem for p in ENVIRONMENTS_DIR.glob("*.yaml"))
+
+
+def load_environment(name: str) -> Environment:
+    """Load a checked-in environment by name (environments/<name>.yaml), or an ephemeral one
+    created on this machine (.ephemeral/<name>.yaml)."""
+    path = environment_path(name)
+    if path.exists():
+        return load_environment_file(path)
+    ephemeral = EPHEMERAL_DIR / f"{name}.yaml"
+    if ephemeral.exists():
+        return load_environment_file(ephemeral, check_organisation=False)
+    raise UnknownEnvironmentError(name)
+
+
+def save_ephemeral_definition(env: Environment) -> Path:
+    EPHEMERAL_DIR.mkdir(exist_ok=True)
+    path = EPHEMERAL_DIR / f"{env.name}.yaml"
+    path.write_text(yaml.safe_dump(env.model_dump(mode="json"), sort_keys=False))
+    return path
+
+
+class UnknownEnvironmentError(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"unknown environment {name!r}: no file environments/{name}.yaml. {_available_hint()}"
+        )
+
+
+def check_against_organisation(env: Environment, path: Path) -> None:
+    """CIDRs of this environment must not overlap any other checked-in environment's."""
+    claims = env.cidr_claims(source=_display_path(path))
+    for other_name in checked_in_environment_names():
+        other_path = environment_path(other_name)
+        if other_path.resolve() == path.resolve() or other_name == env.name:
+            continue
+        try:
+            other = load_environment_file(other_path, check_organisation=False)
+        except EnvironmentFileError:
+            continue  # that file's own validation reports it when it is used
+        claims.extend(other.cidr_claims(source=_display_path(other_path)))
+    try:
+        aws_rules.check_no_overlap("network.cidrs", claims)
+    except RuleViolation as exc:
+        raise EnvironmentFileError(_display_path(path), [exc.render()]) from None
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _available_hint() -> str:
+    names = checked_in_environment_names()
+    return f"checked-in environments: {', '.join(names) or '(none)'}; or pass --env-file PATH"

@@ -1,0 +1,77 @@
+"""Physical names of resources, derived from the environment and region in one place.
+
+Renaming replaces real infrastructure: treat these as a public contract. Every name is
+checked against AWS's rules (model.aws_rules) when it is made (FC-001-1).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from model import aws_rules
+
+if TYPE_CHECKING:
+    from model.environment import Environment
+
+HEALTH_NAMESPACE = "AuroraGlobal/Health"
+"""CloudWatch namespace of the health-check metrics (WriterHealthy, Reachable, CheckLatencyMs)."""
+
+# Short region codes keep identifiers within AWS's 63-character limit.
+_REGION_PARTS = {"east": "e", "west": "w", "north": "n", "south": "s", "central": "c",
+                 "northeast": "ne", "southeast": "se", "northwest": "nw", "southwest": "sw"}  # fmt: skip
+
+
+def short_region(region: str) -> str:
+    """us-east-1 -> use1, eu-central-2 -> euc2, ap-southeast-3 -> apse3."""
+    geo, direction, number = region.split("-")
+    return f"{geo}{_REGION_PARTS.get(direction, direction[:2])}{number}"
+
+
+def global_cluster_id(env: str) -> str:
+    return aws_rules.check_db_identifier("global_cluster_identifier", f"{env}-aurora-global")
+
+
+def cluster_id(env: str, region: str) -> str:
+    # Cluster identifiers must be unique across all regions of the global database.
+    return aws_rules.check_db_identifier("cluster_identifier", f"{env}-aurora-{short_region(region)}")
+
+
+def instance_id(env: str, region: str, index: int) -> str:
+    return aws_rules.check_db_identifier("instance_identifier", f"{cluster_id(env, region)}-{index + 1}")
+
+
+def final_snapshot_id(env: str, region: str) -> str:
+    # Deterministic: the same name on every destroy, so operators know where to look.
+    return aws_rules.check_db_identifier("final_snapshot_identifier", f"{cluster_id(env, region)}-final")
+
+
+def group_name(env: str, region: str, kind: str) -> str:
+    return aws_rules.check_group_name(f"{kind}_name", f"{env}-aurora-{short_region(region)}-{kind}")
+
+
+def function_name(env: str, region: str, purpose: str) -> str:
+    return aws_rules.check_function_name("function_name", f"{env}-aurora-{short_region(region)}-{purpose}")
+
+
+def secret_name(env: str, purpose: str) -> str:
+    return f"aurora/{env}/{purpose}"
+
+
+def writer_name(zone: str) -> str:
+    return f"writer.{zone}"
+
+
+def reader_name(zone: str, region: str) -> str:
+    return f"reader.{region}.{zone}"
+
+
+def migrations_bucket_name(env: Environment) -> str:
+    return f"{env.name}-aurora-migrations-{env.account_id}"
+
+
+def migrations_prefix(env: Environment) -> str:
+    return f"migrations/{env.name}/"
+
+
+def version_parameter_name(env: Environment) -> str:
+    return f"/aurora/{env.name}/schema/version"

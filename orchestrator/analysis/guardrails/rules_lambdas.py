@@ -1,0 +1,211 @@
+"""Guardrail rules: Lambda functions: imports, API reachability, environment, IAM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from orchestrator.analysis.guardrails.core import Graph, Hit, _decode, rule
+
+FUNCTION = "aws:lambda/function:Function"
+
+
+def _subpackage(handler: str) -> str | None:
+    parts = handler.split(".")
+    return parts[1] if len(parts) >= 4 and parts[0] == "lambda_src" else None
+
+
+@rule(
+    "lambda-imports-satisfied",
+    "error",
+    "every import of a Lambda's code is satisfied by the runtime, its package or its layers",
+    "FC-000-1, FC-001-4",
+)
+def _lambda_imports(graph: Graph) -> Iterator[Hit]:
+    from components import lambda_packaging
+
+    for node in graph.of_type(FUNCTION):
+        sub = _subpackage(str(node.inputs.get("handler", "")))
+        if sub is None:
+            yield (
+                node,
+                f"handler {node.inputs.get('handler')!r} is not in lambda_src (its imports can't be checked)",
+            )
+            continue
+        try:
+            missing = lambda_packaging.unsatisfied_imports([sub])
+        except lambda_packaging.PackagingError as exc:
+            yield node, str(exc)
+            continue
+        needs_layer = (
+            lambda_packaging.imported_top_level_modules([sub]) & lambda_packaging.layer_top_level_modules()
+        )
+        if missing:
+            yield (
+                node,
+                f"imports {', '.join(sorted(missing))}, which neither the runtime nor the layer provides",
+            )
+        if needs_layer and not node.inputs.get("layers"):
+            yield node, f"imports {', '.join(sorted(needs_layer))} from the layer but has no layer attached"
+
+
+# boto3 service name -> VPC endpoint service name.
+_ENDPOINT_FOR_SERVICE = {"cloudwatch": "monitoring", "logs": "logs", "secretsmanager": "secretsmanager",
+                         "s3": "s3", "ssm": "ssm", "rds": "rds", "sns": "sns", "dynamodb": "dynamodb",
+                         "sts": "sts", "kms": "kms", "lambda": "lambda"}  # fmt: skip
+
+
+_CLIENT_FACTORIES = {"client", "aws", "_client", "make_client"}
+
+
+def services_called(subpackage: str) -> set[str]:
+    """AWS services a Lambda's code creates boto3 clients for (read from its sources): the first,
+    literal argument of ``boto3.client(...)`` or of a client factory (``aws("ssm")``)."""
+    import ast
+
+    from components import lambda_packaging
+
+    services: set[str] = set()
+    for arcname, path in lambda_packaging.function_sources([subpackage]):
+        if not arcname.endswith(".py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func = node.func
+            name = (
+                func.attr
+                if isinstance(func, ast.Attribute)
+                else func.id
+                if isinstance(func, ast.Name)
+                else ""
+            )
+            first = node.args[0]
+            if name in _CLIENT_FACTORIES and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                services.add(first.value)
+    return services
+
+
+@rule(
+    "lambda-apis-reachable",
+    "error",
+    "every AWS API an in-VPC Lambda calls is reachable: an endpoint for that service in its VPC, or a NAT gateway",
+    "FC-000-2",
+)
+def _lambda_reachability(graph: Graph) -> Iterator[Hit]:
+    from components import lambda_packaging
+
+    for node in graph.of_type(FUNCTION):
+        vpc = node.inputs.get("vpcConfig") or {}
+        if not vpc.get("subnetIds"):
+            continue
+        sub = _subpackage(str(node.inputs.get("handler", "")))
+        if sub is None:
+            continue
+        stack_nodes = [n for n in graph.nodes if n.stack == node.stack]
+        if any(n.type == "aws:ec2/natGateway:NatGateway" for n in stack_nodes):
+            continue
+        try:
+            called = services_called(sub)
+        except lambda_packaging.PackagingError:
+            continue  # lambda-imports-satisfied reports a handler whose code doesn't exist
+        endpoints = {
+            str(n.inputs.get("serviceName", "")).rsplit(".", 1)[-1]
+            for n in stack_nodes
+            if n.type == "aws:ec2/vpcEndpoint:VpcEndpoint"
+        }
+        for service in sorted(called):
+            endpoint = _ENDPOINT_FOR_SERVICE.get(service, service)
+            if endpoint not in endpoints:
+                yield (
+                    node,
+                    (
+                        f"calls {service} from private subnets but the VPC has no {endpoint} endpoint and no NAT "
+                        "gateway: the call would time out"
+                    ),
+                )
+
+
+@rule(
+    "lambda-environment-plain-strings",
+    "error",
+    "Lambda environment variables are plain strings (an endpoint is its address, not an object)",
+    "FC-004-2",
+)
+def _lambda_env(graph: Graph) -> Iterator[Hit]:
+    for node in graph.of_type(FUNCTION):
+        variables = (node.inputs.get("environment") or {}).get("variables") or {}
+        for key, value in variables.items():
+            if not isinstance(value, str):
+                yield node, f"environment variable {key} is a {type(value).__name__}, not a string"
+            elif key.endswith("_HOST") and (not value or "{" in value or " " in value):
+                yield node, f"environment variable {key}={value!r} is not a host name"
+
+
+# --- IAM --------------------------------------------------------------------------------------
+
+# Actions AWS defines no resource-level permissions for: Resource "*" is required there.
+WILDCARD_RESOURCE_ALLOWED = frozenset(
+    {
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+        "cloudwatch:PutMetricData",
+        "cloudwatch:GetMetricData",
+        "secretsmanager:GetRandomPassword",
+    }
+)
+
+
+def _statements(policy: Any) -> list[dict[str, Any]]:
+    doc = _decode(policy)
+    if not isinstance(doc, dict):
+        return []
+    statements = doc.get("Statement", [])
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@rule(
+    "iam-least-privilege",
+    "error",
+    'IAM statements name exact actions, and use Resource "*" only where AWS requires it',
+    "FC-002-7",
+)
+def _iam(graph: Graph) -> Iterator[Hit]:
+    for node in graph.of_type("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
+        for statement in _statements(node.inputs.get("policy")):
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = [str(a) for a in _as_list(statement.get("Action", []))]
+            for action in actions:
+                if "*" in action or "?" in action:
+                    yield node, f"statement {statement.get('Sid', '?')} allows the wildcard action {action}"
+            if "*" in _as_list(statement.get("Resource", [])):
+                broad = [a for a in actions if a not in WILDCARD_RESOURCE_ALLOWED]
+                if broad:
+                    yield (
+                        node,
+                        (
+                            f'statement {statement.get("Sid", "?")} grants {", ".join(broad)} on Resource "*"; '
+                            "name the resources"
+                        ),
+                    )
+    for node in graph.of_type("aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey"):
+        for statement in _statements(node.inputs.get("policy")):
+            principal = statement.get("Principal", {})
+            aws_principal = principal.get("AWS") if isinstance(principal, dict) else principal
+            if statement.get("Effect") == "Allow" and aws_principal == "*" and not statement.get("Condition"):
+                yield (
+                    node,
+                    f"key policy statement {statement.get('Sid', '?')} allows any principal unconditionally",
+                )
+
+
+# --- Encryption, rotation ----------------------------------------------------------------------

@@ -1,0 +1,41 @@
+"""The offline plan: every stack's real program, in order, under mocks, outputs fed forward.
+
+``build_plan`` is what `infra plan` runs; the document it yields is in
+:mod:`orchestrator.analysis.document`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from components.stack_programs import program_from_config
+from model.environment import Environment, needs_embedded_definition
+from model.topology import stack_config, stacks_for
+from orchestrator.analysis import guardrails, rto
+from orchestrator.analysis.document import Plan, PlannedStack
+from orchestrator.analysis.mock_runtime import run_program
+
+ProgramFactory = Callable[[], Mapping[str, Any]]
+
+
+def build_plan(
+    env: Environment, *, program: ProgramFactory = program_from_config, evaluate_rules: bool = True
+) -> Plan:
+    """Run every stack of ``env`` in deployment order under mocks, feeding outputs forward."""
+    embed = needs_embedded_definition(env)
+    upstream: dict[str, dict[str, Any]] = {}
+    shown_upstream: dict[str, dict[str, Any]] = {}  # secret outputs masked, for display
+    planned: list[PlannedStack] = []
+    for spec in stacks_for(env):
+        config = stack_config(env, spec, upstream, embed_definition=embed)
+        run = run_program(stack=spec.name, account_id=env.account_id, config=config, program=program)
+        upstream[spec.name] = run.raw_outputs
+        shown_upstream[spec.name] = run.outputs
+        shown_config = stack_config(env, spec, shown_upstream, embed_definition=embed)
+        planned.append(PlannedStack(spec=spec, account_id=env.account_id, config=shown_config, run=run))
+    plan = Plan(env=env, stacks=planned)
+    if evaluate_rules:
+        plan.findings = guardrails.evaluate(plan)
+        plan.extras["rto_budget"] = rto.rto_budget(env).to_json()
+    return plan

@@ -1,0 +1,108 @@
+"""Worst-case time from a primary outage to DNS answering with a secondary (the RTO budget).
+
+Computed from the environment's own settings; every term says where its figure comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from model.environment import Environment
+
+# Route 53 evaluates a CLOUDWATCH_METRIC health check from the alarm's metric data; its
+# status follows the alarm's evaluation within about a minute (Route 53 Developer Guide,
+# "How Amazon Route 53 determines whether a health check is healthy"). We budget 60 s.
+ROUTE53_ALARM_PROPAGATION_S = 60
+# CloudWatch publishes a standard-resolution datapoint for the minute after it ends; alarms
+# evaluate once per period. Budget one period of metric delay.
+# Aurora global database managed failover: RTO "in the order of minutes" (Aurora User Guide,
+# aurora-global-database-disaster-recovery); we budget 5 minutes for the promotion itself.
+AURORA_FAILOVER_S = 300
+
+
+@dataclass(frozen=True)
+class RtoBudget:
+    terms: list[tuple[str, int, str]]
+    """The critical path: (term, seconds, where the figure comes from)."""
+    manual_promotion: bool = False
+    """Automated failover is off: an operator's `infra failover` adds to the total."""
+
+    @property
+    def total_seconds(self) -> int:
+        return sum(seconds for _, seconds, _ in self.terms)
+
+    @property
+    def dominant(self) -> str:
+        return max(self.terms, key=lambda t: t[1])[0] if self.terms else ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "total_seconds": self.total_seconds,
+            "dominant_term": self.dominant,
+            "terms": [{"term": t, "seconds": s, "source": src} for t, s, src in self.terms],
+            "manual_promotion": self.manual_promotion,
+            "summary": self.summary,
+        }
+
+    @property
+    def summary(self) -> str:
+        if not self.terms:
+            return "not applicable (regional environment: no secondary to fail over to)"
+        parts = ", ".join(f"{t} {s}s" for t, s, _ in self.terms)
+        manual = (
+            " plus the operator's `infra failover` (automated failover is off)"
+            if self.manual_promotion
+            else ""
+        )
+        return f"worst case {self.total_seconds}s (~{self.total_seconds / 60:.1f} min), dominated by {self.dominant}{manual}: {parts}"
+
+
+def rto_budget(env: Environment) -> RtoBudget:
+    """The critical path to DNS answering with the promoted secondary.
+
+    Two paths run in parallel after the outage: Route 53 marking the primary unhealthy
+    (health check, metric delay, alarm evaluation, Route 53), and the promotion (the
+    failover Lambda reads the same metric directly: sustained-outage wait, Aurora's managed
+    failover, then the promoted writer's alarm back to OK). DNS answers with the secondary
+    when both are done, plus one TTL for clients' caches.
+    """
+    if not env.is_global:
+        return RtoBudget(terms=[])
+    m = env.monitoring
+    detect = [
+        (
+            "health check interval",
+            m.health_check_minutes * 60,
+            "monitoring.health_check_minutes (a failed check can land just after the outage)",
+        ),
+        ("metric publication delay", m.alarm_period_seconds, "one standard-resolution period"),
+    ]
+    route53_path = [
+        *detect,
+        (
+            "writer-health alarm evaluation",
+            m.alarm_period_seconds * m.alarm_evaluation_periods,
+            "monitoring.alarm_period_seconds x monitoring.alarm_evaluation_periods",
+        ),
+        ("Route 53 health check follows the alarm", ROUTE53_ALARM_PROPAGATION_S, "Route 53 Developer Guide"),
+    ]
+    ttl = ("DNS TTL", env.dns.ttl_seconds, "dns.ttl_seconds")
+    if not env.failover.automated:
+        return RtoBudget(terms=[*route53_path, ttl], manual_promotion=True)
+    promotion_path = [
+        *detect,
+        (
+            "automated failover waits for a sustained outage",
+            env.failover.unhealthy_minutes * 60,
+            "failover.unhealthy_minutes (the failover Lambda re-checks every minute)",
+        ),
+        ("Aurora managed failover", AURORA_FAILOVER_S, "Aurora User Guide, DR page: minutes"),
+        (
+            "promoted writer's alarm returns to OK",
+            m.health_check_minutes * 60 + m.alarm_period_seconds + ROUTE53_ALARM_PROPAGATION_S,
+            "health check + one period + Route 53 propagation",
+        ),
+    ]
+    longest = max((route53_path, promotion_path), key=lambda path: sum(t[1] for t in path))
+    return RtoBudget(terms=[*longest, ttl])

@@ -1,0 +1,63 @@
+"""`infra`: the operator CLI, thin on top of the operator side: parse, call, print.
+
+One ``typer.Typer`` per command group, assembled here; each command module holds one group's
+commands (planning, deploying, operating, schema), and ``common`` what they share (exit codes,
+options, error output and the seams tests replace).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from orchestrator.cli import deploying, operating, planning, schema_cmds
+from orchestrator.cli.common import (
+    EXIT_FAILED,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_ENVIRONMENT,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+)
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_FINDINGS",
+    "EXIT_INTERRUPTED",
+    "EXIT_INVALID_ENVIRONMENT",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "app",
+    "main",
+]
+
+app = typer.Typer(
+    name="infra",
+    help="Deploy, inspect and tear down the Aurora MySQL global database of an environment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings are paragraphs: join their wrapped lines
+)
+# The order here is the order of `infra --help`.
+for _command in (
+    planning.plan,
+    planning.rules,
+    deploying.preview,
+    deploying.up,
+    deploying.destroy,
+    operating.status,
+    operating.failover,
+):
+    app.command()(_command)
+app.add_typer(deploying.ephemeral_app, name="ephemeral")
+app.add_typer(schema_cmds.db_app, name="db")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

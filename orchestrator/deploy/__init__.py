@@ -1,0 +1,1 @@
+"""Deployment: the orchestration engine, its runners (in-process, Automation API) and ephemeral environments."""

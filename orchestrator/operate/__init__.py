@@ -1,0 +1,1 @@
+"""Live operations against AWS: status, failover, schema and database operations."""

@@ -1,0 +1,1 @@
+"""Tests of the offline analysis: guardrails and the policy pack."""

@@ -1,0 +1,1 @@
+"""Tests of the CLI: every command through typer's CliRunner."""

@@ -1,0 +1,1 @@
+"""Tests of the Pulumi program: components and stack programs under mocks."""

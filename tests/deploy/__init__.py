@@ -1,0 +1,1 @@
+"""Tests of deployment: the engine, its runners, ephemeral environments."""

@@ -1,0 +1,1 @@
+"""Tests of the Lambda code, against a real MariaDB and moto/Stubber."""

@@ -1,0 +1,755 @@
+"""Migrator: ordered, checksummed, locked, failure-recording migrations on a real MariaDB.
+
+The statement splitter and the migration-set rules are pure and tested first; then the
+runner against a database created by the real bootstrap code (unique names per test,
+on the session's shared server); then the Lambda's handler with S3, SSM and Secrets
+Manager faked by moto.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambda_src.common.aws import ClientCache
+from lambda_src.migrator import handler as migrator_handler
+from lambda_src.migrator import migrations as runner
+from lambda_src.migrator.errors import (
+    ChecksumMismatch,
+    HistoryMismatch,
+    InvalidRequest,
+    LockNotAcquired,
+    MigrationBlocked,
+    MigrationFailed,
+    MigrationSetError,
+    NotBootstrapped,
+    RepairRefused,
+    SourceError,
+)
+from lambda_src.migrator.manifest import Manifest, Migration, MigrationSet, sha256_hex
+from lambda_src.migrator.sqlsplit import split_statements
+from orchestrator.operate.schema import publish
+from tests.support.app_db import AppDb, drop_app_db, make_app_db
+from tests.support.mariadb import MariaDBServer
+from tests.support.paths import EVENTS
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def migration_set(files: dict[str, str]) -> MigrationSet:
+    return MigrationSet.build(
+        (Migration.from_bytes(n, sql.encode()) for n, sql in files.items()), where="test"
+    )
+
+
+BASE = {
+    "V0001__create_widgets.sql": "CREATE TABLE widgets (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL);\n",
+    "V0002__seed_widgets.sql": (
+        "-- two rows; the first holds a semicolon in a string\n"
+        "INSERT INTO widgets VALUES (1, 'one; with semicolon');\n"
+        "INSERT INTO widgets VALUES (2, 'two');\n"
+    ),
+    "V0003__create_gadgets.sql": "CREATE TABLE gadgets (id INT PRIMARY KEY);\n",
+}
+
+
+# --- Statement splitting (pure) -----------------------------------------------------------
+
+
+def test_splitter_ends_statements_only_at_semicolons_outside_quotes_and_comments():
+    sql = (
+        "-- header; not a statement\n"
+        "CREATE TABLE a (x VARCHAR(3) DEFAULT ';');  # trailing; comment\n"
+        "INSERT INTO a VALUES ('it\\'s;'), (\"say \"\"hi;\"\"\"), ('x''y;');\n"
+        "/* block; comment */ SELECT `odd;name` FROM a;\n"
+        "SELECT 1--1\n"
+    )
+    statements = split_statements(sql, name="V0001__x.sql")
+    assert [s.sql for s in statements] == [
+        "CREATE TABLE a (x VARCHAR(3) DEFAULT ';')",
+        "INSERT INTO a VALUES ('it\\'s;'), (\"say \"\"hi;\"\"\"), ('x''y;')",
+        "SELECT `odd;name` FROM a",
+        "SELECT 1--1",
+    ]
+    assert [(s.index, s.line) for s in statements] == [(1, 2), (2, 3), (3, 4), (4, 5)]
+
+
+def test_splitter_keeps_executable_comments_as_code():
+    statements = split_statements("/*!40101 SET NAMES utf8mb4 */;\nSELECT 1;")
+    assert [s.sql for s in statements] == ["/*!40101 SET NAMES utf8mb4 */", "SELECT 1"]
+
+
+def test_no_split_directive_sends_a_trigger_body_as_one_statement():
+    sql = (
+        "-- migrator: no-split\n"
+        "CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW\n"
+        "BEGIN\n  SET NEW.x = 'a;';\n  SET NEW.y = 1;\nEND;\n"
+        "-- trailing comment\n"
+    )
+    (statement,) = split_statements(sql)
+    assert statement.sql.startswith("CREATE TRIGGER t") and statement.sql.endswith("END")
+    assert "SET NEW.y = 1;" in statement.sql
+    assert statement.line == 2
+
+
+def test_no_split_directive_counts_only_in_the_header():
+    sql = "SELECT 1;\n-- migrator: no-split\nSELECT 2;\n"
+    assert [s.sql for s in split_statements(sql)] == ["SELECT 1", "SELECT 2"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END//", "line 1: DELIMITER is a mysql client"),
+        ("SELECT 1;\nSELECT 'unterminated;\n", "line 2: quote ' is never closed"),
+        ("SELECT 1; /* open", "line 1: comment '/\\*' is never closed"),
+    ],
+)
+def test_splitter_refuses_what_the_server_cannot_run_naming_the_line(sql, message):
+    with pytest.raises(MigrationSetError, match=f"V0009__bad.sql: {message}"):
+        split_statements(sql, name="V0009__bad.sql")
+
+
+# --- Migration-set rules (pure) -------------------------------------------------------------
+
+
+def test_gap_in_versions_is_refused_naming_the_missing_version():
+    files = {k: v for k, v in BASE.items() if not k.startswith("V0002")}
+    with pytest.raises(
+        MigrationSetError, match=r"gap in versions: V0002 is missing before V0003__create_gadgets.sql"
+    ):
+        migration_set(files)
+
+
+def test_duplicate_version_is_refused_naming_both_files():
+    files = {**BASE, "V0002__other_seed.sql": "SELECT 1;"}
+    with pytest.raises(MigrationSetError, match=r"duplicate version V0002: .*V0002__.*and V0002__"):
+        migration_set(files)
+
+
+@pytest.mark.parametrize(
+    "name", ["V1__too_short.sql", "v0001__lower.sql", "V0001_one_underscore.sql", "R__ref.sql"]
+)
+def test_badly_named_file_is_refused_quoting_the_rule(name):
+    with pytest.raises(MigrationSetError, match=f"{name!r} does not follow the rule V<version"):
+        Migration.from_bytes(name, b"SELECT 1;")
+
+
+def test_checksum_is_sha256_of_the_file_bytes():
+    data = BASE["V0001__create_widgets.sql"].encode()
+    assert Migration.from_bytes("V0001__create_widgets.sql", data).sha256 == sha256_hex(data)
+    assert sha256_hex(data) == __import__("hashlib").sha256(data).hexdigest()
+
+
+def test_manifest_with_a_gap_is_refused():
+    text = json.dumps(
+        {
+            "format": 1,
+            "migrations": [
+                {"version": 1, "description": "a", "filename": "V0001__a.sql", "sha256": "0" * 64},
+                {"version": 3, "description": "c", "filename": "V0003__c.sql", "sha256": "0" * 64},
+            ],
+        }
+    )
+    with pytest.raises(MigrationSetError, match=r"s3://b/manifest.json: gap in versions: V0002 is missing"):
+        Manifest.from_json(text, where="s3://b/manifest.json")
+
+
+# --- Against MariaDB ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def app_db(mariadb: MariaDBServer) -> Iterator[AppDb]:
+    db = make_app_db(mariadb)
+    yield db
+    drop_app_db(db)
+
+
+@pytest.mark.mariadb
+def test_migrate_applies_pending_migrations_in_order_and_records_their_checksums(app_db):
+    migrations = migration_set(BASE)
+    with app_db.connect() as conn:
+        result = runner.migrate(conn, migrations, applied_by="test")
+
+    assert [m["filename"] for m in result["applied"]] == list(BASE)
+    assert result["version"] == 3
+    rows = app_db.query("SELECT version, filename, sha256, status, statements_done FROM schema_migrations")
+    assert rows == [
+        (
+            1,
+            "V0001__create_widgets.sql",
+            sha256_hex(BASE["V0001__create_widgets.sql"].encode()),
+            "applied",
+            1,
+        ),
+        (2, "V0002__seed_widgets.sql", sha256_hex(BASE["V0002__seed_widgets.sql"].encode()), "applied", 2),
+        (
+            3,
+            "V0003__create_gadgets.sql",
+            sha256_hex(BASE["V0003__create_gadgets.sql"].encode()),
+            "applied",
+            1,
+        ),
+    ]
+    started = [r[0] for r in app_db.query("SELECT started_at FROM schema_migrations ORDER BY version")]
+    assert started == sorted(started)
+    assert app_db.query("SELECT id, name FROM widgets ORDER BY id") == [
+        (1, "one; with semicolon"),
+        (2, "two"),
+    ]
+
+
+@pytest.mark.mariadb
+def test_second_migrate_applies_nothing(app_db):
+    migrations = migration_set(BASE)
+    with app_db.connect() as conn:
+        runner.migrate(conn, migrations)
+        again = runner.migrate(conn, migrations)
+    assert again["applied"] == []
+    assert again["version"] == 3
+    assert app_db.query("SELECT COUNT(*) FROM widgets") == [(2,)]
+
+
+@pytest.mark.mariadb
+def test_a_trigger_in_a_no_split_file_reaches_the_server_as_one_statement(app_db):
+    files = {
+        **{k: v for k, v in BASE.items() if k.startswith("V0001")},
+        "V0002__uppercase_names.sql": (
+            "-- migrator: no-split\n"
+            "CREATE TRIGGER widgets_upper BEFORE INSERT ON widgets FOR EACH ROW\n"
+            "BEGIN\n  SET NEW.name = UPPER(NEW.name);\n  SET NEW.name = CONCAT(NEW.name, ';');\nEND;\n"
+        ),
+    }
+    with app_db.connect() as conn:
+        runner.migrate(conn, migration_set(files))
+    app_db.query("INSERT INTO widgets VALUES (1, 'abc')")
+    assert app_db.query("SELECT name FROM widgets") == [("ABC;",)]
+
+
+@pytest.mark.mariadb
+def test_target_version_stops_there_and_a_lower_target_is_refused(app_db):
+    migrations = migration_set(BASE)
+    with app_db.connect() as conn:
+        result = runner.migrate(conn, migrations, target_version=2)
+        assert [m["version"] for m in result["applied"]] == [1, 2]
+        with pytest.raises(HistoryMismatch, match="target V0001 is below the applied version V0002"):
+            runner.migrate(conn, migrations, target_version=1)
+        with pytest.raises(MigrationSetError, match="target V0007 is not in the migration set"):
+            runner.migrate(conn, migrations, target_version=7)
+    assert app_db.tables() == {"widgets"}
+
+
+@pytest.mark.mariadb
+def test_dry_run_lists_pending_migrations_and_changes_nothing(app_db):
+    with app_db.connect() as conn:
+        result = runner.migrate(conn, migration_set(BASE), dry_run=True)
+    assert [m["filename"] for m in result["pending"]] == list(BASE)
+    assert result["applied"] == []
+    assert app_db.history() == []
+    assert app_db.tables() == set()
+
+
+@pytest.mark.mariadb
+def test_an_applied_file_that_changed_is_refused_naming_it_and_both_checksums(app_db):
+    with app_db.connect() as conn:
+        runner.migrate(conn, migration_set(BASE), target_version=2)
+    edited = {**BASE, "V0002__seed_widgets.sql": "INSERT INTO widgets VALUES (3, 'three');\n"}
+    old = sha256_hex(BASE["V0002__seed_widgets.sql"].encode())
+    new = sha256_hex(edited["V0002__seed_widgets.sql"].encode())
+
+    with app_db.connect() as conn, pytest.raises(ChecksumMismatch) as refused:
+        runner.migrate(conn, migration_set(edited))
+
+    assert str(refused.value).startswith("V0002__seed_widgets.sql changed after it was applied")
+    assert f"applied sha256 {old}, now sha256 {new}" in str(refused.value)
+    assert app_db.history() == [(1, "applied"), (2, "applied")]
+    assert app_db.tables() == {"widgets"}  # V0003 did not run either
+    assert app_db.query("SELECT COUNT(*) FROM widgets") == [(2,)]
+
+
+@pytest.mark.mariadb
+def test_database_history_ahead_of_the_published_set_is_refused(app_db):
+    with app_db.connect() as conn:
+        runner.migrate(conn, migration_set(BASE))
+    shorter = {k: v for k, v in BASE.items() if not k.startswith("V0003")}
+    with (
+        app_db.connect() as conn,
+        pytest.raises(HistoryMismatch, match=r"V0003__create_gadgets.sql is applied"),
+    ):
+        runner.migrate(conn, migration_set(shorter))
+
+
+FAILING = {
+    **{k: v for k, v in BASE.items() if k.startswith("V0001")},
+    "V0002__half_fails.sql": (
+        "CREATE TABLE parts (id INT PRIMARY KEY);\n"
+        "ALTER TABLE no_such_table ADD COLUMN x INT;\n"
+        "CREATE TABLE never_created (id INT);\n"
+    ),
+    "V0003__after.sql": "CREATE TABLE after_failure (id INT);\n",
+}
+
+
+@pytest.mark.mariadb
+def test_a_migration_failing_midway_is_recorded_with_its_statement_and_error_and_blocks(app_db):
+    with app_db.connect() as conn, pytest.raises(MigrationFailed) as failed:
+        runner.migrate(conn, migration_set(FAILING))
+
+    message = str(failed.value)
+    assert message.startswith("V0002__half_fails.sql failed at statement 2 of 3 (line 2)")
+    assert "'ALTER TABLE no_such_table ADD COLUMN x INT'" in message
+    assert "MySQL error 1146" in message
+    row = app_db.query(
+        "SELECT status, statements_done, failed_statement, failed_line, error "
+        "FROM schema_migrations WHERE version = 2"
+    )[0]
+    assert row[:4] == ("failed", 1, "ALTER TABLE no_such_table ADD COLUMN x INT", 2)
+    assert row[4].startswith("MySQL error 1146:")
+    # MySQL DDL is not transactional: the first statement's table stays, later ones never ran.
+    assert app_db.tables() == {"widgets", "parts"}
+    assert app_db.history() == [(1, "applied"), (2, "failed")]
+
+    with app_db.connect() as conn, pytest.raises(MigrationBlocked) as blocked:
+        runner.migrate(conn, migration_set(FAILING))
+    assert str(blocked.value).startswith("V0002__half_fails.sql failed at statement 2 of 3 (line 2)")
+    assert "run repair for version 2" in str(blocked.value)
+    assert app_db.tables() == {"widgets", "parts"}
+
+
+@pytest.mark.mariadb
+def test_repair_after_the_operator_fixes_the_database_lets_the_fixed_migration_run(app_db):
+    with app_db.connect() as conn, pytest.raises(MigrationFailed):
+        runner.migrate(conn, migration_set(FAILING))
+    # GIVEN the operator undid the partial change and fixed the file (not applied, so it may change)
+    app_db.query("DROP TABLE parts")
+    fixed = {**FAILING, "V0002__half_fails.sql": "CREATE TABLE parts (id INT PRIMARY KEY);\n"}
+
+    with app_db.connect() as conn:
+        preview = runner.repair(conn, 2, dry_run=True)
+        assert app_db.history() == [(1, "applied"), (2, "failed")]
+        repaired = runner.repair(conn, 2)
+        result = runner.migrate(conn, migration_set(fixed))
+
+    assert preview["cleared"]["status"] == repaired["cleared"]["status"] == "failed"
+    assert [m["filename"] for m in result["applied"]] == ["V0002__half_fails.sql", "V0003__after.sql"]
+    assert app_db.history() == [(1, "applied"), (2, "applied"), (3, "applied")]
+    assert app_db.tables() == {"widgets", "parts", "after_failure"}
+
+
+@pytest.mark.mariadb
+def test_repair_refuses_an_applied_or_unknown_migration(app_db):
+    with app_db.connect() as conn:
+        runner.migrate(conn, migration_set(BASE), target_version=1)
+        with pytest.raises(RepairRefused, match=r"V0001__create_widgets.sql is applied; repair only clears"):
+            runner.repair(conn, 1)
+        with pytest.raises(RepairRefused, match="V0002 has no record"):
+            runner.repair(conn, 2)
+    assert app_db.history() == [(1, "applied")]
+
+
+@pytest.mark.mariadb
+def test_a_statement_cut_off_by_a_dropped_connection_is_still_recorded_as_failed(app_db):
+    files = {
+        **{k: v for k, v in BASE.items() if k.startswith("V0001")},
+        "V0002__slow.sql": (
+            "CREATE TABLE before_slow (id INT);\nDO SLEEP(2);\nCREATE TABLE after_slow (id INT);\n"
+        ),
+    }
+    with app_db.connect(read_timeout=0.5) as conn, pytest.raises(MigrationFailed, match="line 2") as failed:
+        runner.migrate(conn, migration_set(files), reconnect=app_db.connect)
+
+    assert "Recorded as failed" in str(failed.value)
+
+    status, statement, error = app_db.query(
+        "SELECT status, failed_statement, error FROM schema_migrations WHERE version = 2"
+    )[0]
+    assert (status, statement) == ("failed", "DO SLEEP(2)")
+    assert "2013" in error  # lost connection during query
+    assert "after_slow" not in app_db.tables()
+
+
+@pytest.mark.mariadb
+def test_without_a_way_to_reconnect_a_lost_statement_leaves_a_blocking_running_record(app_db):
+    files = {
+        **{k: v for k, v in BASE.items() if k.startswith("V0001")},
+        "V0002__slow.sql": "DO SLEEP(2);\n",
+    }
+    with app_db.connect(read_timeout=0.5) as conn, pytest.raises(MigrationFailed) as failed:
+        runner.migrate(conn, migration_set(files))
+
+    assert "Could not record the failure (the connection was lost)" in str(failed.value)
+    assert app_db.history() == [(1, "applied"), (2, "running")]
+
+
+@pytest.mark.mariadb
+def test_an_interrupted_run_blocks_until_repaired(app_db):
+    # GIVEN a run that died mid-migration (the Lambda was stopped): its record says 'running'
+    with app_db.connect() as conn:
+        runner.migrate(conn, migration_set(BASE), target_version=1)
+    app_db.query(
+        "INSERT INTO schema_migrations (version, description, filename, sha256, status, statements_total, "
+        "statements_done, applied_by, started_at) VALUES (2, 'seed_widgets', 'V0002__seed_widgets.sql', %s, "
+        "'running', 2, 1, 'migrator/req-1', UTC_TIMESTAMP(6))",
+        (sha256_hex(BASE["V0002__seed_widgets.sql"].encode()),),
+    )
+    with app_db.connect() as conn:
+        with pytest.raises(
+            MigrationBlocked, match=r"V0002__seed_widgets.sql was interrupted at statement 2 of 2"
+        ):
+            runner.migrate(conn, migration_set(BASE))
+        status = runner.status(conn, migration_set(BASE))
+    assert status["blocked_by"]["status"] == "running"
+    assert status["problems"][0].startswith("MigrationBlocked: V0002__seed_widgets.sql was interrupted")
+
+
+@pytest.mark.mariadb
+def test_status_reports_applied_pending_and_drift_without_changing_anything(app_db):
+    with app_db.connect() as conn:
+        runner.migrate(conn, migration_set(BASE), target_version=1)
+        edited = {**BASE, "V0001__create_widgets.sql": "CREATE TABLE widgets (id BIGINT PRIMARY KEY);\n"}
+        clean = runner.status(conn, migration_set(BASE))
+        drifted = runner.status(conn, migration_set(edited))
+    assert clean["version"] == 1
+    assert [a["filename"] for a in clean["applied"]] == ["V0001__create_widgets.sql"]
+    assert [p["version"] for p in clean["pending"]] == [2, 3]
+    assert clean["problems"] == [] and clean["in_progress"] is False
+    assert drifted["problems"][0].startswith("ChecksumMismatch: V0001__create_widgets.sql changed")
+    assert app_db.history() == [(1, "applied")]
+
+
+@pytest.mark.mariadb
+def test_a_database_without_bookkeeping_is_reported_as_not_bootstrapped(app_db):
+    app_db.query("DROP TABLE schema_migrations")
+    with app_db.connect() as conn, pytest.raises(NotBootstrapped, match=r"schema_migrations does not exist"):
+        runner.migrate(conn, migration_set(BASE))
+
+
+# --- Two migrators at once ------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], bool], what: str, limit: float = 15.0) -> None:
+    """Poll until true; the limit only keeps a broken test from hanging."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def gated_migrations(gate: str) -> MigrationSet:
+    """V0002 stops at a lock the test holds, so the first run is provably mid-migration."""
+    return migration_set(
+        {
+            **{k: v for k, v in BASE.items() if k.startswith("V0001")},
+            "V0002__wait_at_gate.sql": (
+                "CREATE TABLE runs (id INT AUTO_INCREMENT PRIMARY KEY);\n"
+                f"DO GET_LOCK('{gate}', 30);\n"
+                f"DO RELEASE_LOCK('{gate}');\n"
+                "INSERT INTO runs () VALUES ();\n"
+            ),
+        }
+    )
+
+
+def run_in_thread(
+    db: AppDb, migrations: MigrationSet, lock_timeout: float, results: dict[str, Any], key: str
+):
+    def target() -> None:
+        try:
+            with db.connect() as conn:
+                results[key] = runner.migrate(conn, migrations, lock_timeout=lock_timeout, applied_by=key)
+        except Exception as exc:
+            results[key] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.mariadb
+def test_a_second_migrator_reports_the_lock_and_applies_nothing_while_the_first_runs(app_db, mariadb):
+    gate = f"gate{uuid.uuid4().hex[:8]}"
+    migrations = gated_migrations(gate)
+    results: dict[str, Any] = {}
+    with mariadb.connect(autocommit=True) as holder:
+        holder.cursor().execute("DO GET_LOCK(%s, 0)", (gate,))
+        first = run_in_thread(app_db, migrations, 5, results, "first")
+        wait_for(lambda: (2, "running") in app_db.history(), "the first run to be inside V0002")
+
+        with app_db.connect() as conn, pytest.raises(LockNotAcquired) as refused:
+            runner.migrate(conn, migrations, lock_timeout=0.2)
+        holder.cursor().execute("DO RELEASE_LOCK(%s)", (gate,))
+        first.join(20)
+
+    assert str(refused.value).startswith(
+        f"another migration holds the lock 'schema_migrations:{app_db.database}'"
+    )
+    assert [m["version"] for m in results["first"]["applied"]] == [1, 2]
+    assert app_db.history() == [(1, "applied"), (2, "applied")]
+    assert app_db.query("SELECT COUNT(*) FROM runs") == [(1,)]
+
+
+@pytest.mark.mariadb
+def test_a_second_migrator_that_waits_for_the_lock_finds_nothing_left_to_apply(app_db, mariadb):
+    gate = f"gate{uuid.uuid4().hex[:8]}"
+    migrations = gated_migrations(gate)
+    results: dict[str, Any] = {}
+    lock = runner.lock_name(app_db.database)
+    with mariadb.connect(autocommit=True) as holder:
+        holder.cursor().execute("DO GET_LOCK(%s, 0)", (gate,))
+        first = run_in_thread(app_db, migrations, 5, results, "first")
+        wait_for(lambda: (2, "running") in app_db.history(), "the first run to be inside V0002")
+        second = run_in_thread(app_db, migrations, 15, results, "second")
+        wait_for(
+            lambda: bool(
+                mariadb.execute(
+                    "SELECT 1 FROM information_schema.PROCESSLIST WHERE INFO LIKE %s",
+                    (f"%GET_LOCK('{lock}'%",),
+                )
+            ),
+            "the second run to wait for the migration lock",
+        )
+        holder.cursor().execute("DO RELEASE_LOCK(%s)", (gate,))
+        first.join(20)
+        second.join(20)
+
+    assert [m["version"] for m in results["first"]["applied"]] == [1, 2]
+    assert results["second"]["applied"] == [] and results["second"]["version"] == 2
+    assert app_db.query("SELECT COUNT(*) FROM runs") == [(1,)]
+    assert app_db.query("SELECT applied_by FROM schema_migrations ORDER BY version") == [
+        ("first",),
+        ("first",),
+    ]
+
+
+# --- The Lambda: S3 set, SSM version, handler --------------------------------------------------
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "aurora-dev-migrator"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:111111111111:function:aurora-dev-migrator"
+    aws_request_id: str = "req-0001"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield
+
+
+@dataclass
+class Lambda:
+    """The migrator's environment: its bucket and prefix, its secret, its SSM parameter."""
+
+    db: AppDb
+    settings: migrator_handler.Settings
+    s3: Any
+    ssm: Any
+    secrets: Any
+
+    def publish(self, files: dict[str, str], *, environment: str = "dev") -> Manifest:
+        return publish(
+            self.s3,
+            self.settings.bucket,
+            self.settings.prefix,
+            migration_set(files).migrations,
+            environment=environment,
+            source="repository",
+        )
+
+    def run(self, event: dict[str, Any]) -> dict[str, Any]:
+        return migrator_handler.run(
+            migrator_handler.Request.parse(event),
+            self.settings,
+            s3=self.s3,
+            ssm=self.ssm,
+            secrets=self.secrets,
+            applied_by="test",
+        )
+
+    def published_version(self) -> str:
+        return self.ssm.get_parameter(Name=self.settings.version_parameter)["Parameter"]["Value"]
+
+
+@pytest.fixture
+def migrator_lambda(aws, app_db, mariadb) -> Lambda:
+    s3, ssm, secrets = boto3.client("s3"), boto3.client("ssm"), boto3.client("secretsmanager")
+    bucket = f"migrations-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    secret = secrets.create_secret(
+        Name="aurora-dev-db-migrator",
+        SecretString=json.dumps({"username": app_db.migrator.username, "password": app_db.migrator.password}),
+    )
+    settings = migrator_handler.Settings(
+        db_host=mariadb.host,
+        db_port=mariadb.port,
+        db_name=app_db.database,
+        db_tls=False,
+        secret_arn=secret["ARN"],
+        bucket=bucket,
+        prefix="migrations/dev/",
+        version_parameter="/aurora/dev/schema/version",
+        environment="dev",
+        lock_timeout=2,
+        ddl_lock_wait=10,
+    )
+    return Lambda(app_db, settings, s3, ssm, secrets)
+
+
+@pytest.mark.mariadb
+def test_migrate_pulls_the_published_set_applies_it_and_publishes_the_version_to_ssm(migrator_lambda):
+    migrator_lambda.publish(BASE)
+
+    result = migrator_lambda.run(load_event("migrator_migrate"))
+
+    assert [m["filename"] for m in result["applied"]] == list(BASE)
+    assert result["published"]["source"] == "repository"
+    assert migrator_lambda.db.history() == [(1, "applied"), (2, "applied"), (3, "applied")]
+    assert migrator_lambda.published_version() == "3"
+
+
+@pytest.mark.mariadb
+def test_after_a_failure_ssm_holds_the_last_applied_version(migrator_lambda):
+    migrator_lambda.publish(FAILING)
+    with pytest.raises(MigrationFailed, match=r"V0002__half_fails.sql failed at statement 2"):
+        migrator_lambda.run(load_event("migrator_migrate"))
+    assert migrator_lambda.published_version() == "1"
+
+
+@pytest.mark.mariadb
+def test_a_published_file_that_does_not_match_the_manifest_stops_everything(migrator_lambda):
+    manifest = migrator_lambda.publish(BASE)
+    # GIVEN someone overwrote V0003 in place without publishing a new manifest (unversioned read)
+    bucket, prefix = migrator_lambda.settings.bucket, migrator_lambda.settings.prefix
+    migrator_lambda.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    entries = json.loads(manifest.to_json())
+    for entry in entries["migrations"]:
+        entry.pop("s3_version_id", None)
+    migrator_lambda.s3.put_object(
+        Bucket=bucket, Key=f"{prefix}manifest.json", Body=json.dumps(entries).encode()
+    )
+    migrator_lambda.s3.put_object(
+        Bucket=bucket, Key=f"{prefix}V0003__create_gadgets.sql", Body=b"DROP TABLE widgets;"
+    )
+
+    with pytest.raises(
+        ChecksumMismatch, match=r"V0003__create_gadgets.sql at s3://.* has sha256 .* but the manifest"
+    ):
+        migrator_lambda.run(load_event("migrator_migrate"))
+    assert migrator_lambda.db.history() == []
+
+
+@pytest.mark.mariadb
+def test_the_manifest_pins_object_versions_so_a_later_overwrite_is_not_read(migrator_lambda):
+    migrator_lambda.publish(BASE)
+    bucket, prefix = migrator_lambda.settings.bucket, migrator_lambda.settings.prefix
+    migrator_lambda.s3.put_object(
+        Bucket=bucket, Key=f"{prefix}V0003__create_gadgets.sql", Body=b"DROP TABLE widgets;"
+    )
+
+    migrator_lambda.run(load_event("migrator_migrate"))
+
+    assert migrator_lambda.db.tables() == {"widgets", "gadgets"}
+
+
+@pytest.mark.mariadb
+def test_a_set_published_for_another_environment_is_refused(migrator_lambda):
+    migrator_lambda.publish(BASE, environment="prod")
+    with pytest.raises(SourceError, match="published for environment 'prod', this is 'dev'"):
+        migrator_lambda.run(load_event("migrator_status"))
+
+
+@pytest.mark.mariadb
+def test_migrate_with_nothing_published_says_where_it_looked(migrator_lambda):
+    with pytest.raises(
+        SourceError, match=r"no migration set published at s3://migrations-\w+/migrations/dev/"
+    ):
+        migrator_lambda.run(load_event("migrator_migrate"))
+    status = migrator_lambda.run(load_event("migrator_status"))
+    assert status["version"] == 0 and "published" not in status
+
+
+@pytest.mark.mariadb
+def test_handler_runs_the_sample_events_end_to_end(migrator_lambda, monkeypatch):
+    s = migrator_lambda.settings
+    for name, value in {
+        "DB_HOST": s.db_host,
+        "DB_PORT": str(s.db_port),
+        "DB_NAME": s.db_name,
+        "DB_TLS": "false",
+        "MIGRATOR_SECRET_ARN": s.secret_arn,
+        "MIGRATIONS_BUCKET": s.bucket,
+        "MIGRATIONS_PREFIX": s.prefix,
+        "VERSION_PARAMETER": s.version_parameter,
+        "ENVIRONMENT": "dev",
+    }.items():
+        monkeypatch.setenv(name, value)
+    migrator_handler.settings.cache_clear()
+    monkeypatch.setattr(migrator_handler, "aws", ClientCache())
+    log_stream = io.StringIO()
+    monkeypatch.setattr(migrator_handler.logger.registered_handler, "stream", log_stream)
+    migrator_lambda.publish(FAILING)
+    try:
+        dry = migrator_handler.handler(load_event("migrator_migrate_dry_run"), FakeContext())
+        with pytest.raises(MigrationFailed):
+            migrator_handler.handler(load_event("migrator_migrate"), FakeContext())
+        migrator_lambda.db.query("DROP TABLE parts")
+        repaired = migrator_handler.handler(load_event("migrator_repair"), FakeContext())
+        status = migrator_handler.handler(load_event("migrator_status"), FakeContext())
+    finally:
+        migrator_handler.settings.cache_clear()
+
+    assert [p["version"] for p in dry["pending"]] == [1, 2] and dry["dry_run"] is True
+    assert repaired["cleared"]["filename"] == "V0002__half_fails.sql"
+    assert status["version"] == 1 and [p["version"] for p in status["pending"]] == [2, 3]
+    assert migrator_lambda.db.query("SELECT applied_by FROM schema_migrations") == [
+        ("aurora-dev-migrator/req-0001",)
+    ]
+    logs = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    stopped = [entry for entry in logs if entry["message"] == "migrator stopped"]
+    assert len(stopped) == 1
+    assert stopped[0]["error_type"] == "MigrationFailed" and stopped[0]["action"] == "migrate"
+    assert stopped[0]["function_request_id"] == "req-0001"
+
+
+def test_handler_rejects_an_unknown_action_before_touching_anything():
+    with pytest.raises(
+        InvalidRequest, match="'action' must be one of status, migrate, repair; got 'drop_everything'"
+    ):
+        migrator_handler.Request.parse(load_event("migrator_unknown_action"))
+    with pytest.raises(InvalidRequest, match="repair needs 'version'"):
+        migrator_handler.Request.parse({"action": "repair"})
+    with pytest.raises(InvalidRequest, match="'target_version' must be a positive integer"):
+        migrator_handler.Request.parse({"action": "migrate", "target_version": "3"})
+
+
+def test_settings_name_every_missing_environment_variable():
+    from lambda_src.common.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="DB_HOST, DB_NAME, MIGRATOR_SECRET_ARN, MIGRATIONS_BUCKET"):
+        migrator_handler.Settings.from_env({"VERSION_PARAMETER": "/x", "MIGRATIONS_PREFIX": "p/"})

@@ -1,0 +1,1 @@
+"""Tests of live operations: status, failover, schema promotion."""

@@ -1,0 +1,1 @@
+"""Tests of the project itself: README truths and the shipped workflows."""
