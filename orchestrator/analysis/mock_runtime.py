@@ -65,6 +65,23 @@ class StackRun:
     raw_outputs: dict[str, Any] = field(repr=False, default_factory=dict)
     """Outputs with mock secret values in clear (for feeding later stacks; never printed)."""
     secret_outputs: set[str] = field(default_factory=set)
+    writer_lookups: list[str] = field(default_factory=list)
+    """Invokes the program made that reveal where the writer is right now (none may: programs are
+    writer-agnostic, DESIGN.md section 4b)."""
+
+
+WRITER_REVEALING_INVOKES = frozenset({"aws:rds/getGlobalCluster:getGlobalCluster"})
+"""Lookups that tell a program which member of the global cluster is the writer."""
+
+
+@dataclass(frozen=True)
+class WriterAssumption:
+    """Where the offline plan pretends the writer is, for lookups that would reveal it."""
+
+    region: str
+    global_cluster_id: str
+    members: tuple[tuple[str, str], ...]
+    """(region, cluster ARN) of every member."""
 
 
 def _mask(value: Any) -> Any:
@@ -99,10 +116,12 @@ def _digest(*parts: str, length: int = 17) -> str:
 class PlanMocks(pulumi.runtime.Mocks):
     """Plausible AWS answers, deterministic per stack and resource name."""
 
-    def __init__(self, *, account_id: str, stack: str) -> None:
+    def __init__(self, *, account_id: str, stack: str, writer: WriterAssumption | None = None) -> None:
         self.account_id = account_id
         self.stack = stack
+        self.writer = writer
         self.provider_regions: dict[str, str] = {}
+        self.writer_lookups: list[str] = []
 
     def region_of(self, provider_ref: str | None, inputs: Mapping[str, Any]) -> str:
         if inputs.get("region"):
@@ -282,6 +301,17 @@ class PlanMocks(pulumi.runtime.Mocks):
             return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if args.token in WRITER_REVEALING_INVOKES:
+            # Answered (as if the writer were where the plan assumes) and recorded: the
+            # writer-agnostic guardrail turns the lookup into an error finding.
+            self.writer_lookups.append(args.token)
+            writer = self.writer
+            members = [
+                {"dbClusterArn": arn, "isWriter": writer is not None and member_region == writer.region}
+                for member_region, arn in (writer.members if writer else ())
+            ]
+            gid = writer.global_cluster_id if writer else str(args.args.get("identifier", ""))
+            return {"identifier": gid, "id": gid, "members": members, "engine": "aurora-mysql"}
         raise UnexpectedInvokeError(
             f"the offline plan's mocks do not know invoke {args.token!r} (args {args.args}); "
             "add it to orchestrator/analysis/mock_runtime.py with a plausible answer"
@@ -329,20 +359,27 @@ def run_program(
     account_id: str,
     config: Mapping[str, Any],
     program: Callable[[], Mapping[str, Any]],
+    writer: WriterAssumption | None = None,
 ) -> StackRun:
     """Run ``program`` as stack ``stack`` under mocks with ``config``; return what it declared.
+
+    ``writer`` is where lookups that reveal the writer pretend it is (``infra plan --writer``).
 
     Each run happens in a fresh ``contextvars`` context, so runs don't share Pulumi settings,
     root stack resources or config, and can be repeated in one process.
     """
-    return contextvars.Context().run(_run_program, stack, account_id, config, program)
+    return contextvars.Context().run(_run_program, stack, account_id, config, program, writer)
 
 
 def _run_program(
-    stack: str, account_id: str, config: Mapping[str, Any], program: Callable[[], Mapping[str, Any]]
+    stack: str,
+    account_id: str,
+    config: Mapping[str, Any],
+    program: Callable[[], Mapping[str, Any]],
+    writer: WriterAssumption | None,
 ) -> StackRun:
     _ensure_event_loop()  # worker threads of the orchestrator have none of their own
-    mocks = PlanMocks(account_id=account_id, stack=stack)
+    mocks = PlanMocks(account_id=account_id, stack=stack, writer=writer)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT_NAME, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(encode_config(config))
@@ -374,4 +411,5 @@ def _run_program(
         outputs=result["outputs"],
         raw_outputs=result["raw"],
         secret_outputs=result["secret"],
+        writer_lookups=list(mocks.writer_lookups),
     )

@@ -28,7 +28,7 @@ from orchestrator.cli.common import (
     resolve_environment,
     schema_call,
 )
-from orchestrator.deploy.engine import Interrupted, Orchestrator, RunReport, WriterMovedError
+from orchestrator.deploy.engine import Interrupted, Orchestrator, RunReport
 from orchestrator.deploy.runner import ProgressEvent, StackOperationError
 
 
@@ -51,6 +51,8 @@ def _report_text(report: RunReport) -> str:
     lines = [
         f"{report.operation} of {report.env}: {'done' if report.ok else 'FAILED'} in {report.seconds:.1f}s"
     ]
+    if report.writer_region is not None:
+        lines.append(f"  home region {report.home_region}, writer in {report.writer_region}")
     for result in report.results:
         changes = ", ".join(f"{k} {v}" for k, v in result.changes.items() if v) or "no changes"
         lines.append(f"  {result.stack:28s} {result.seconds:8.1f}s  {result.note or changes}")
@@ -88,7 +90,14 @@ def _orchestrator(
             live = common.make_live(env)
         except Exception as exc:  # no credentials for the check: say so, don't block
             err(f"warning: could not check where the writer is ({type(exc).__name__}: {exc}); continuing")
-    return Orchestrator(env, runner, progress=ProgressPrinter(quiet), live=live, extra_tags=extra_tags)
+    return Orchestrator(
+        env,
+        runner,
+        progress=ProgressPrinter(quiet),
+        live=live,
+        extra_tags=extra_tags,
+        notice=lambda text: err(f"notice: {text}"),
+    )
 
 
 def _run(operation: Callable[[], RunReport]) -> RunReport:
@@ -96,7 +105,7 @@ def _run(operation: Callable[[], RunReport]) -> RunReport:
 
     try:
         return operation()
-    except (WriterMovedError, LiveError) as exc:
+    except LiveError as exc:  # e.g. a switchover or failover still in progress: wait for it
         err(f"error: {exc}")
         raise typer.Exit(code=EXIT_REFUSED) from None
     except Interrupted as exc:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Annotated
 
 import typer
 
 from orchestrator.cli.common import (
     EXIT_FAILED,
     EXIT_FINDINGS,
+    EXIT_USAGE,
     EnvFileOption,
     EnvOption,
     JsonOption,
@@ -17,19 +19,39 @@ from orchestrator.cli.common import (
     resolve_environment,
 )
 
+WriterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--writer",
+        help="Plan as if the writer were in this region of the environment (after a failover). "
+        "The stacks, resources and inputs must be the same as the plain plan's.",
+    ),
+]
 
-def plan(env: EnvOption = None, env_file: EnvFileOption = None, json_output: JsonOption = False) -> None:
+
+def plan(
+    env: EnvOption = None,
+    env_file: EnvFileOption = None,
+    json_output: JsonOption = False,
+    writer: WriterOption = None,
+) -> None:
     """Show the whole deployment offline: every stack's program under Pulumi mocks, in order,
     with outputs fed forward, plus the guardrail findings. Needs no AWS account and no Pulumi CLI.
 
     Exits 1 when a finding is an error.
     """
     from orchestrator.analysis.document import plan_document, render_text
-    from orchestrator.analysis.plan import build_plan
+    from orchestrator.analysis.plan import WriterRegionError, build_plan, writer_assumption
 
     environment = resolve_environment(env, env_file)
+    if writer is not None:
+        try:
+            writer_assumption(environment, writer)
+        except WriterRegionError as exc:
+            err(f"error: {exc}")
+            raise typer.Exit(code=EXIT_USAGE) from None
     try:
-        result = build_plan(environment)
+        result = build_plan(environment, writer_region=writer)
     except Exception as exc:  # a stack program failed: name it, never a traceback only
         err(f"error: the offline plan of {environment.name} failed: {type(exc).__name__}: {exc}")
         raise typer.Exit(code=EXIT_FAILED) from None

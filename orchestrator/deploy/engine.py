@@ -34,21 +34,6 @@ class LiveView(Protocol):
     def writer_region(self, env: Environment) -> str | None: ...
 
 
-class WriterMovedError(Exception):
-    """The live writer is not in the environment file's primary region (after a failover)."""
-
-    def __init__(self, env: Environment, live_region: str) -> None:
-        self.env = env
-        self.live_region = live_region
-        super().__init__(
-            f"the writer of {env.name} is in {live_region}, but environments/{env.name}.yaml says "
-            f"primary_region: {env.primary_region}. A switchover or failover happened; deploying now "
-            "would fight it. Follow the post-failover procedure in README.md ('After a failover'): "
-            f"set primary_region: {live_region} and move {env.primary_region} into secondary_regions, "
-            "then run `infra preview` and `infra up`."
-        )
-
-
 class Interrupted(Exception):
     def __init__(self, running: list[str]) -> None:
         self.running = running
@@ -66,6 +51,10 @@ class RunReport:
     failure: StackOperationError | None = None
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    home_region: str | None = None
+    """The environment's home region: it owns the global cluster, secrets and keys."""
+    writer_region: str | None = None
+    """Where the writer was when the run started (None: not checked, or nothing deployed yet)."""
 
     @property
     def ok(self) -> bool:
@@ -87,6 +76,8 @@ class RunReport:
                 "message": str(self.failure),
             },
             "skipped": self.skipped,
+            "home_region": self.home_region,
+            "writer_region": self.writer_region,
         }
 
 
@@ -107,11 +98,13 @@ class Orchestrator:
         live: LiveView | None = None,
         max_parallel: int = 8,
         extra_tags: Mapping[str, str] | None = None,
+        notice: Callable[[str], None] = lambda _text: None,
     ) -> None:
         self.env = env
         self.runner = runner
         self.progress = progress
         self.live = live
+        self.notice = notice
         self.max_parallel = max_parallel
         self.extra_tags = dict(extra_tags or {})
         self._running: set[str] = set()
@@ -130,12 +123,25 @@ class Orchestrator:
             tags[EXPIRES_TAG] = self.env.expires_at
         return {**self.extra_tags, **tags}
 
-    def check_writer_location(self) -> None:
+    def locate_writer(self) -> str | None:
+        """Where the writer is now, reported; never a reason to stop or to change anything.
+
+        Ownership stays with the home region whatever the writer does (DESIGN.md 4b), and no
+        program depends on the writer's location, so a moved writer means nothing to change.
+        A global cluster in the middle of a switchover or failover raises the live view's
+        WriterInTransitionError: the caller refuses to deploy until it has settled.
+        """
         if self.live is None or not self.env.is_global:
-            return
+            return None
         region = self.live.writer_region(self.env)
         if region is not None and region != self.env.primary_region:
-            raise WriterMovedError(self.env, region)
+            self.notice(
+                f"the writer of {self.env.name} is in {region}; its home region (owner of the global "
+                f"cluster, secrets and keys) is {self.env.primary_region}. The stacks don't depend on "
+                "where the writer is: proceeding. Fail back with "
+                f"`infra failover --env {self.env.name} --to {self.env.primary_region}` when you want to."
+            )
+        return region
 
     def _upstream_from_backend(self, spec: StackSpec) -> dict[str, dict[str, Any]]:
         upstream: dict[str, dict[str, Any]] = {}
@@ -228,7 +234,7 @@ class Orchestrator:
         return self._deploy("preview", target_stack=target_stack)
 
     def _deploy(self, operation: str, *, target_stack: str | None = None, refresh: bool = False) -> RunReport:
-        self.check_writer_location()
+        writer_region = self.locate_writer()
         embed = self.embed_definition
 
         def step(spec: StackSpec, upstream: Mapping[str, Mapping[str, Any]]) -> StackResult:
@@ -249,9 +255,14 @@ class Orchestrator:
             try:
                 upstream = self._upstream_from_backend(spec)
             except StackOperationError as exc:
-                return RunReport(env=self.env.name, operation=operation, failure=exc)
-            return self._run_waves(operation, [[spec]], step, upstream)
-        return self._run_waves(operation, waves(stacks_for(self.env)), step, {})
+                report = RunReport(env=self.env.name, operation=operation, failure=exc)
+            else:
+                report = self._run_waves(operation, [[spec]], step, upstream)
+        else:
+            report = self._run_waves(operation, waves(stacks_for(self.env)), step, {})
+        report.home_region = self.env.primary_region
+        report.writer_region = writer_region
+        return report
 
     def destroy(self) -> RunReport:
         """DNS first, then every secondary (they leave the global cluster), then the primary

@@ -910,30 +910,74 @@ def _hc_percentile(b: GraphBuilder, bad: bool) -> Node:
     return b.health_check("us-east-1")
 
 
-@case("writer-failover-records", "no SECONDARY record", env="prod", expect=("no SECONDARY failover record",))
-def _records_missing(b: GraphBuilder, bad: bool) -> None:
-    if bad:
-        b.nodes.remove(
-            find(
-                b.graph(),
-                lambda n: n.type == RECORD and n.inputs["failoverRoutingPolicies"][0]["type"] == "SECONDARY",
-            )
-        )
+def _writer_record(b: GraphBuilder, region: str) -> Node:
+    return find(
+        b.graph(), lambda n: n.type == RECORD and n.resource.name == f"{b.env.name}-writer-{region}-tree"
+    )
 
 
 @case(
     "writer-failover-records",
-    "record without a health check",
+    "a region without a record",
     env="prod",
-    expect=("PRIMARY record has no health check",),
+    expect=("has no record for eu-west-1",),
 )
-def _records_no_health_check(b: GraphBuilder, bad: bool) -> Node:
-    record = find(
-        b.graph(), lambda n: n.type == RECORD and n.inputs["failoverRoutingPolicies"][0]["type"] == "PRIMARY"
-    )
+def _records_missing_region(b: GraphBuilder, bad: bool) -> None:
+    if bad:  # FC-P-9: the old PRIMARY/SECONDARY pair covered two regions of three
+        b.nodes.remove(_writer_record(b, "eu-west-1"))
+
+
+@case(
+    "writer-failover-records",
+    "another region's claim does not override",
+    env="prod",
+    expect=("with us-east-1 and us-west-2 both claiming the writer", "answers with prod-aurora-use1"),
+)
+def _records_not_inverted(b: GraphBuilder, bad: bool) -> None:
+    if bad:  # the home record's calculated check ignores the other regions' claims
+        home = find(b.graph(), lambda n: n.resource.name == "prod-writer-alone-us-east-1-tree")
+        own = find(b.graph(), lambda n: n.resource.name == "prod-writer-health-us-east-1-tree")
+        home.inputs["childHealthchecks"] = [own.resource.id]
+        home.inputs["childHealthThreshold"] = 1.0
+
+
+@case(
+    "writer-failover-records",
+    "a silent old writer keeps the name",
+    env="prod",
+    expect=("us-east-1 silent (last seen as writer)",),
+)
+def _records_stuck_on_last_status(b: GraphBuilder, bad: bool) -> None:
+    if bad:  # the home record carries its own alarm's check only, stuck on its last status
+        home = _writer_record(b, "us-east-1")
+        alarm_check = find(b.graph(), lambda n: n.resource.name == "prod-writer-health-us-east-1-tree")
+        alarm_check.inputs["insufficientDataHealthStatus"] = "LastKnownStatus"
+        home.inputs["healthCheckId"] = alarm_check.resource.id
+
+
+@case(
+    "writer-failover-records",
+    "no fallback record",
+    env="prod",
+    expect=("needs a fallback record without a health check",),
+)
+def _records_without_fallback(b: GraphBuilder, bad: bool) -> None:
     if bad:
-        del record.inputs["healthCheckId"]
-    return record
+        fallback = find(
+            b.graph(), lambda n: n.type == RECORD and n.resource.name == "prod-writer-fallback-tree"
+        )
+        fallback.inputs["records"] = _writer_record(b, "eu-west-1").inputs["records"]
+
+
+@case(
+    "programs-writer-agnostic",
+    "a program looks the writer up",
+    env="prod",
+    expect=("stack prod.us-east-1 looks up the writer",),
+)
+def _program_reads_writer(b: GraphBuilder, bad: bool) -> None:
+    if bad:
+        b.writer_lookups[b.primary] = ["aws:rds/getGlobalCluster:getGlobalCluster"]
 
 
 # --- the tests ------------------------------------------------------------------------------------
@@ -1019,15 +1063,15 @@ def test_a_regional_environment_needs_no_failover_records():
     assert evaluate(b.graph()) == []
 
 
-def test_a_global_environment_without_any_failover_record_names_both_roles():
+def test_a_global_environment_without_a_writer_tree_names_every_region():
     b = GraphBuilder("prod", failover_records=False)
     b.global_cluster()
 
     findings = evaluate(b.graph())
 
-    assert sorted(f.message for f in findings) == [
-        "no PRIMARY failover record for the writer name",
-        "no SECONDARY failover record for the writer name",
+    assert [f.message for f in findings] == [
+        "writer.prod.db.internal has no record for us-east-1, us-west-2, eu-west-1: a failover there leaves "
+        "the name on a dead or read-only region"
     ]
     assert {f.rule for f in findings} == {"writer-failover-records"}
 
@@ -1210,7 +1254,9 @@ def test_backtrack_removed_from_dev_is_reported():
 
 def test_https_health_check_in_prod_dns_is_refused():
     graph = planned_graph("prod")
-    check = find(graph, lambda n: n.type == HEALTH_CHECK and n.inputs["cloudwatchAlarmRegion"] == "us-west-2")
+    check = find(
+        graph, lambda n: n.type == HEALTH_CHECK and n.resource.name == "prod-writer-health-us-west-2"
+    )
     for key in ("cloudwatchAlarmName", "cloudwatchAlarmRegion", "insufficientDataHealthStatus"):
         del check.inputs[key]
     check.inputs.update(
@@ -1219,8 +1265,12 @@ def test_https_health_check_in_prod_dns_is_refused():
 
     findings = evaluate(graph)
 
-    assert [(f.rule, f.resource) for f in findings] == [("health-checks-on-standard-alarms", check.urn)]
+    # The check itself is refused, and the writer name's tree that relies on it no longer holds.
+    assert [(f.rule, f.resource) for f in findings if f.rule == "health-checks-on-standard-alarms"] == [
+        ("health-checks-on-standard-alarms", check.urn)
+    ]
     assert "HTTPS" in findings[0].message
+    assert {f.rule for f in findings} == {"health-checks-on-standard-alarms", "writer-failover-records"}
 
 
 def test_health_check_on_a_deleted_alarm_is_refused():

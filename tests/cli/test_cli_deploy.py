@@ -123,15 +123,21 @@ def test_destroy_removes_every_stack_in_reverse_order(backend: dict[str, Any]) -
     assert backend["runners"]["111111111111"].states == {}
 
 
-def test_up_stops_when_the_writer_moved(backend: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_up_after_a_failover_proceeds_and_reports_home_and_writer_regions(
+    backend: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     class Moved:
         def writer_region(self, env: Environment) -> str:
             return "us-west-2"
 
     monkeypatch.setattr(cli_common, "make_live", lambda env: Moved())
-    result = invoke("up", "--env", "staging", "--yes")
-    assert result.exit_code == 5
-    assert "the writer of staging is in us-west-2" in result.stderr
+    result = invoke("up", "--env", "staging", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert "notice: the writer of staging is in us-west-2" in result.stderr
+    document = json.loads(result.stdout)
+    assert (document["home_region"], document["writer_region"]) == ("us-east-1", "us-west-2")
+    text = invoke("preview", "--env", "staging")
+    assert text.exit_code == 0 and "home region us-east-1, writer in us-west-2" in text.stdout
 
 
 def test_preview_target_stack_with_missing_upstream_exits_4(backend: dict[str, Any]) -> None:

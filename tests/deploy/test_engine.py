@@ -12,7 +12,7 @@ from model.environment import Environment, load_environment
 from model.topology import StackSpec, stacks_for
 from orchestrator.analysis.plan import build_plan
 from orchestrator.deploy import engine as engine_module
-from orchestrator.deploy.engine import Interrupted, Orchestrator, WriterMovedError
+from orchestrator.deploy.engine import Interrupted, Orchestrator
 from orchestrator.deploy.runner import InProcessRunner, StackOperationError
 
 
@@ -216,12 +216,26 @@ class MovedWriter:
         return "us-west-2"
 
 
-def test_up_after_a_failover_stops_with_instructions_instead_of_fighting_it(prod: Environment) -> None:
-    runner = runner_for(prod)
-    with pytest.raises(WriterMovedError) as caught:
-        Orchestrator(prod, runner, live=MovedWriter()).up()
-    assert "us-west-2" in str(caught.value) and "After a failover" in str(caught.value)
-    assert runner.calls == []
+def test_up_after_a_failover_feeds_every_stack_the_same_inputs_and_reports_where_the_writer_is(
+    prod: Environment,
+) -> None:
+    # GIVEN the environment deployed while the writer was at home
+    at_home = runner_for(prod)
+    Orchestrator(prod, at_home).up()
+    # WHEN it is deployed again after a failover moved the writer to us-west-2
+    moved = runner_for(prod)
+    notices: list[str] = []
+    report = Orchestrator(prod, moved, live=MovedWriter(), notice=notices.append).up()
+    # THEN it proceeds, every stack gets exactly the config it got before (nothing to change),
+    assert report.ok and [r.stack for r in report.results] == [
+        r.stack for r in Orchestrator(prod, at_home).up().results
+    ]
+    assert moved.configs == at_home.configs
+    # AND the run says where the writer and the home region are, apart
+    assert (report.home_region, report.writer_region) == ("us-east-1", "us-west-2")
+    assert report.to_json()["writer_region"] == "us-west-2" and report.to_json()["home_region"] == "us-east-1"
+    assert len(notices) == 1 and "the writer of prod is in us-west-2" in notices[0]
+    assert "home region" in notices[0] and "infra failover --env prod --to us-east-1" in notices[0]
 
 
 def test_ctrl_c_cancels_running_stacks_and_says_how_to_resume(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from model.environment import parse_environment
-from orchestrator.deploy.engine import Orchestrator, WriterMovedError
+from orchestrator.deploy.engine import Orchestrator
 from orchestrator.operate.aws import (
     CredentialsError,
     GlobalClusterReadError,
@@ -536,11 +536,9 @@ def test_writer_region_refuses_while_a_switchover_runs(aws: AwsFakes) -> None:
         BotoLiveView(aws.session()).writer_region(make_env())
 
 
-def test_the_engine_stops_when_the_live_writer_moved(aws: AwsFakes) -> None:
+def test_the_engine_locates_the_live_writer_without_stopping(aws: AwsFakes) -> None:
     aws.stub("rds", PRIMARY).add_response(
         "describe_global_clusters", global_cluster(writer=WEST), {"GlobalClusterIdentifier": GLOBAL_ID}
     )
     engine = Orchestrator(make_env(), runner=object(), live=BotoLiveView(aws.session()))  # type: ignore[arg-type]
-    with pytest.raises(WriterMovedError) as raised:
-        engine.check_writer_location()
-    assert raised.value.live_region == WEST
+    assert engine.locate_writer() == WEST

@@ -11,9 +11,10 @@ environment, so the builder adds, explicitly:
 * every stack's AWS provider, pinned to the environment's account and deploy role with the
   required default tags, as soon as the stack gets its first resource (``no-ambient-provider``,
   ``provider-pinned-to-account``, ``required-tags``);
-* for a global environment, the PRIMARY and SECONDARY writer failover records of the dns stack,
-  each with a health check id (``writer-failover-records`` fires on a global environment
-  without them). Pass ``failover_records=False`` to leave them out.
+* for a global environment, the writer name's tree as the real plan has it: the dns stack's
+  health checks and writer records and every region's writer-health alarm, copied from the
+  environment's offline plan (``writer-failover-records`` fires on a global environment
+  without a tree that follows the writer). Pass ``failover_records=False`` to leave it out.
 
 No stack declares outputs unless a test sets ``builder.outputs[stack]``: ``regional-outputs-complete``
 only judges the stacks that have outputs.
@@ -93,12 +94,9 @@ class GraphBuilder:
         self.roles: dict[str, str] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
         self._providers: dict[str, Node] = {}
+        self.writer_lookups: dict[str, list[str]] = {}
         if failover_records and self.env.is_global:
-            for role, region in (
-                ("PRIMARY", self.env.primary_region),
-                ("SECONDARY", self.env.secondary_regions[0]),
-            ):
-                self.failover_record(role, region)
+            self.writer_tree()
 
     # --- stacks ------------------------------------------------------------------------------
 
@@ -190,7 +188,13 @@ class GraphBuilder:
         return node
 
     def graph(self) -> Graph:
-        return Graph(env=self.env, nodes=list(self.nodes), outputs=dict(self.outputs), roles=dict(self.roles))
+        return Graph(
+            env=self.env,
+            nodes=list(self.nodes),
+            outputs=dict(self.outputs),
+            roles=dict(self.roles),
+            writer_lookups=dict(self.writer_lookups),
+        )
 
     # --- realistic resources (as the components declare them) ---------------------------------
 
@@ -382,6 +386,32 @@ class GraphBuilder:
             apply_overrides(inputs, overrides),
             stack=self.dns,
         )
+
+    def writer_tree(self) -> None:
+        """The planned writer name's checks and records, and the alarms they read.
+
+        Copies keep their ids (the tree refers to them) and take names of their own (alarm
+        names end in ``-tree``), so a test's own alarms and checks never collide with them.
+        """
+        for node in planned_graph(self.env.name).nodes:
+            keep = (
+                node.stack == self.dns
+                and node.type in (HEALTH_CHECK, RECORD)
+                and "writer" in node.resource.name
+            ) or (node.type == ALARM and str(node.inputs.get("name", "")).endswith("-writer-health"))
+            if keep:
+                inputs = copy.deepcopy(node.inputs)
+                for key in ("name", "cloudwatchAlarmName"):
+                    if node.type in (ALARM, HEALTH_CHECK) and inputs.get(key):
+                        inputs[key] = f"{inputs[key]}-tree"
+                self.add(
+                    node.type,
+                    f"{node.resource.name}-tree",
+                    inputs,
+                    stack=node.stack,
+                    id=node.resource.id,
+                    region=node.region,
+                )
 
     def failover_record(self, role: str, region: str, **overrides: Any) -> Node:
         inputs = {

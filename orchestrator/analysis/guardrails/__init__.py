@@ -6,15 +6,20 @@ grouped by what they guard. ``infra plan`` evaluates them; ``infra rules`` lists
 the order the modules are imported here.
 """
 
-from orchestrator.analysis.guardrails import (  # noqa: F401  (imported to register their rules, in this order)
+# isort: off
+# Imported to register their rules, in this order: the order of `infra rules` and of findings.
+from orchestrator.analysis.guardrails import (  # noqa: F401
     rules_accounts,
     rules_database,
-    rules_dns,
-    rules_encryption,
-    rules_lambdas,
     rules_outputs,
+    rules_lambdas,
+    rules_encryption,
+    rules_dns,
     rules_schema,
+    rules_ownership,
 )
+
+# isort: on
 from orchestrator.analysis.guardrails.core import (
     RULES,
     UNKNOWN,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.analysis.document import Finding, Plan
@@ -46,6 +46,8 @@ class Graph:
     nodes: list[Node]
     outputs: dict[str, dict[str, Any]]  # stack -> outputs
     roles: dict[str, str]  # stack -> role
+    writer_lookups: dict[str, list[str]] = field(default_factory=dict)
+    """stack -> invokes its program made that reveal where the writer is (must stay empty)."""
 
     def of_type(self, *types: str) -> Iterator[Node]:
         return (n for n in self.nodes if n.type in types)
@@ -62,6 +64,9 @@ class Graph:
             nodes=nodes,
             outputs={s.spec.name: s.run.outputs for s in plan.stacks},
             roles={s.spec.name: s.spec.role.value for s in plan.stacks},
+            writer_lookups={
+                s.spec.name: list(s.run.writer_lookups) for s in plan.stacks if s.run.writer_lookups
+            },
         )
 
 
