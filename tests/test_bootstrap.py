@@ -88,7 +88,7 @@ class Deployment:
             master_secret_arn=self.master_arn,
             db_host=self.server.host,
             db_port=port or self.server.port,
-            db_tls=False,
+            db_ca_bundle=self.server.ca_bundle,
         )
 
     def run(self, **kwargs: Any) -> dict[str, Any]:
@@ -323,7 +323,7 @@ def test_handler_reads_its_environment_and_logs_the_failure_as_one_json_line(dep
     monkeypatch.setenv("MASTER_SECRET_ARN", deployment.master_arn)
     monkeypatch.setenv("DB_HOST", deployment.server.host)
     monkeypatch.setenv("DB_PORT", str(deployment.server.port))
-    monkeypatch.setenv("DB_TLS", "false")
+    monkeypatch.setenv("DB_CA_BUNDLE", deployment.server.ca_bundle)
     monkeypatch.setattr(bootstrap_handler, "aws", ClientCache())
     log_stream = io.StringIO()
     monkeypatch.setattr(bootstrap_handler.logger.registered_handler, "stream", log_stream)

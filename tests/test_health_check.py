@@ -19,12 +19,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from lambda_src.common.db import Endpoint
+from lambda_src.common.db import RDS_CA_BUNDLE, Endpoint
 from lambda_src.common.errors import ConfigurationError
 from lambda_src.health import handler as health_handler
 from lambda_src.health.check import HealthConfig, connect_within_budget
 from lambda_src.health.handler import Runtime
 from tests.support.mariadb import MariaDBServer, SilentListener
+from tests.support.tls import TestPki
 
 pytestmark = pytest.mark.mariadb
 
@@ -183,7 +184,9 @@ def db_login(mariadb: MariaDBServer) -> Iterator[Login]:
 
 
 @pytest.fixture
-def install_runtime(monkeypatch: pytest.MonkeyPatch, aws: Aws) -> Iterator[Callable[..., Runtime]]:
+def install_runtime(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, test_pki: TestPki
+) -> Iterator[Callable[..., Runtime]]:
     """Make the handler use a Runtime wired to moto and the given database port."""
     installed: list[Runtime] = []
     monkeypatch.setattr(health_handler, "_runtime", None)
@@ -201,7 +204,7 @@ def install_runtime(monkeypatch: pytest.MonkeyPatch, aws: Aws) -> Iterator[Calla
             "cluster_id": CLUSTER_ID,
             "connect_timeout": 1.0,
             "read_timeout": 1.0,
-            "tls": False,
+            "ca_bundle": str(test_pki.ca_file),
         }
         settings.update(overrides)
         rt = Runtime(
@@ -232,7 +235,7 @@ def test_healthy_writer_publishes_standard_resolution_metrics_with_the_three_dim
         "ENVIRONMENT": ENVIRONMENT,
         "REGION_NAME": REGION,
         "CLUSTER_ID": CLUSTER_ID,
-        "DB_TLS": "false",
+        "DB_CA_BUNDLE": mariadb.ca_bundle,
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(health_handler, "_runtime", None)
@@ -529,7 +532,8 @@ def test_config_defaults_come_from_the_documented_environment() -> None:
             "AWS_REGION": "eu-central-1",
         }
     )
-    assert (config.db_port, config.connect_timeout, config.read_timeout, config.tls) == (3306, 2.0, 2.0, True)
+    assert (config.db_port, config.connect_timeout, config.read_timeout) == (3306, 2.0, 2.0)
+    assert config.ca_bundle == RDS_CA_BUNDLE
     assert config.region == "eu-central-1"
 
 
@@ -543,14 +547,14 @@ def test_config_rejects_bad_values_and_names_each_one() -> None:
         "REGION_NAME": "eu-west-1",
         "DB_PORT": "33o6",
         "CONNECT_TIMEOUT_S": "0",
-        "DB_TLS": "yes",
+        "DB_TLS": "false",
     }
     with pytest.raises(ConfigurationError) as raised:
         HealthConfig.from_env(environ)
     message = str(raised.value)
     assert "DB_PORT must be an integer between 1 and 65535, got '33o6'" in message
     assert "CONNECT_TIMEOUT_S must be a number of seconds in (0, 30], got '0'" in message
-    assert "DB_TLS must be 'true' or 'false', got 'yes'" in message
+    assert "DB_TLS='false' is not supported: every database connection uses TLS verified" in message
 
 
 def test_budgeted_connection_keeps_the_longer_read_timeout_for_queries(
@@ -564,6 +568,7 @@ def test_budgeted_connection_keeps_the_longer_read_timeout_for_queries(
         password=db_login.password,
         connect_timeout=0.5,
         read_timeout=3.0,
+        ca_bundle=mariadb.ca_bundle,
     )
     conn = connect_within_budget(endpoint)
 
