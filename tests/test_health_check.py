@@ -657,7 +657,7 @@ def test_deployed_configuration_trusts_only_the_amazon_rds_cas(
     assert rt.state.connection is None
 
 
-def test_a_server_certified_by_an_unknown_ca_is_unhealthy_without_rereading_the_secret(
+def test_a_server_certified_by_an_unknown_ca_is_unhealthy_and_the_reader_is_verified_too(
     aws: Aws, mariadb: MariaDBServer, db_login: Login, install_runtime: Any, test_pki: TestPki
 ) -> None:
     # GIVEN the function trusts a CA that did not sign the server's certificate, and a reader endpoint
@@ -671,7 +671,8 @@ def test_a_server_certified_by_an_unknown_ca_is_unhealthy_without_rereading_the_
     # WHEN the check runs
     result = invoke()
 
-    # THEN it reports the failed verification; neither the secret nor the reader endpoint is tried
+    # THEN it reports the failed verification without re-reading the secret (a password would
+    # not help), and the reader endpoint, verified the same way, does not make it reachable
     assert (result["healthy"], result["reachable"], result["reason"]) == (
         False,
         False,
@@ -679,7 +680,7 @@ def test_a_server_certified_by_an_unknown_ca_is_unhealthy_without_rereading_the_
     )
     assert "unknown-ca.pem" in result["detail"]
     assert [c.get("VersionStage") for c in aws.secret_reads.calls] == ["AWSCURRENT"]
-    assert "reader endpoint" not in result["detail"]
+    assert aws.stored("Reachable") == [0.0]
 
 
 def test_a_certificate_for_another_host_name_is_unhealthy(
@@ -693,6 +694,25 @@ def test_a_certificate_for_another_host_name_is_unhealthy(
     assert (result["healthy"], result["reason"]) == (False, "tls_verification_failed")
     assert f"Hostname mismatch, certificate is not valid for '{WRONG_HOST}'" in result["detail"]
     assert [e["reason"] for e in logs() if e["message"] == "writer unhealthy"] == ["tls_verification_failed"]
+
+
+def test_a_verified_reader_still_decides_reachability_when_the_writer_address_fails_verification(
+    aws: Aws, mariadb: MariaDBServer, db_login: Login, install_runtime: Any
+) -> None:
+    # GIVEN the writer endpoint's name is not on the certificate while the reader endpoint's is
+    install_runtime(
+        mariadb.port,
+        aws.create_secret(db_login.user, db_login.password),
+        db_host=WRONG_HOST,
+        reader_host="127.0.0.1",
+    )
+
+    # WHEN the check runs THEN the region is reachable through its verified reader endpoint,
+    # but never a healthy writer, and the reason names the failed verification
+    result = invoke()
+    assert (result["reachable"], result["writer"], result["healthy"]) == (True, False, False)
+    assert result["reason"] == "tls_verification_failed"
+    assert "reader endpoint answered" in result["detail"]
 
 
 def test_trusted_ca_and_right_host_name_give_a_tls_session(

@@ -399,13 +399,10 @@ def check_health(
     """Probe the cluster (writer) endpoint; if it is unreachable, decide reachability from the
     reader endpoint. The writer verdict never comes from the reader endpoint."""
     result = _check_writer(config, state, secrets_client=secrets_client, connect=connect, clock=clock)
-    # The reader endpoint is asked only when the writer's could not be reached; a secret, a
-    # password or a certificate that fails there fails the same way on the reader.
-    if result.reachable or result.reason in (
-        Reason.SECRET_UNAVAILABLE,
-        Reason.AUTH_FAILED,
-        Reason.TLS_VERIFICATION_FAILED,
-    ):
+    # A server on the writer address that fails TLS verification still lets the reader endpoint
+    # decide reachability: the reader is verified on its own, and a live secondary must not
+    # look dead to the failover Lambda because its inactive writer endpoint misbehaves.
+    if result.reachable or result.reason in (Reason.SECRET_UNAVAILABLE, Reason.AUTH_FAILED):
         return result
     reachable, detail = reader_reachable(config, state, connect)
     if not reachable:
