@@ -1,6 +1,7 @@
 """Health check: warm connection reuse vs reconnecting, and time to report a black hole.
 
-Starts a private MariaDB server, runs ``lambda_src.health.check.check_health`` against it
+Starts a private MariaDB server with TLS (certificates from tests/support/tls.py; every
+connection verifies them, as in production), runs ``lambda_src.health.check.check_health`` against it
 (secrets from an in-memory stand-in, no CloudWatch), prints two tables and stops the
 server. Run from the project root: ``python benchmarks/health_check.py [--iterations N]``.
 """
@@ -11,6 +12,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +30,7 @@ from lambda_src.health.check import (
     connect_within_budget,
 )
 from tests.support.mariadb import MariaDBServer, SilentListener, free_port
+from tests.support.tls import create_pki
 
 
 class StaticSecrets:
@@ -40,7 +43,9 @@ class StaticSecrets:
         return {"SecretString": self.secret}
 
 
-def config(port: int, *, connect_timeout: float = 2.0, read_timeout: float = 2.0) -> HealthConfig:
+def config(
+    port: int, ca_bundle: str, *, connect_timeout: float = 2.0, read_timeout: float = 2.0
+) -> HealthConfig:
     return HealthConfig(
         secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:bench",  # noqa: S106 - an ARN
         db_host="127.0.0.1",
@@ -51,7 +56,7 @@ def config(port: int, *, connect_timeout: float = 2.0, read_timeout: float = 2.0
         cluster_id="bench",
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        tls=False,
+        ca_bundle=ca_bundle,
     )
 
 
@@ -93,7 +98,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2, help="black-hole runs per timeout (default 2)")
     args = parser.parse_args()
 
-    server = MariaDBServer()
+    pki = create_pki(Path(tempfile.mkdtemp(prefix="bench-pki-")))
+    server = MariaDBServer(tls=pki)
     started = time.perf_counter()
     server.start()
     print(f"MariaDB {server.execute('SELECT VERSION()')[0][0]} on 127.0.0.1:{server.port}")
@@ -101,7 +107,7 @@ def main() -> int:
         user, password = f"bench_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
         server.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
         secrets = StaticSecrets(user, password)
-        cfg = config(server.port)
+        cfg = config(server.port, server.ca_bundle)
 
         print(
             f"\nWarm health check, {args.iterations} iterations each (ms, wall clock per check_health call)"
@@ -134,7 +140,7 @@ def main() -> int:
         # pymysql's own semantics: connect_timeout covers TCP only, the handshake waits read_timeout.
         cases.append(("black hole, plain pymysql timeouts", listener.port, 0.5, plain_connect))
         for label, port, connect_timeout, connect in cases:
-            cfg = config(port, connect_timeout=connect_timeout, read_timeout=5.0)
+            cfg = config(port, str(pki.ca_file), connect_timeout=connect_timeout, read_timeout=5.0)
             runs = [time_to_report(cfg, secrets, connect) for _ in range(args.repeats)]
             worst = max(elapsed for elapsed, _ in runs)
             reasons = {str(result.reason) for _, result in runs}

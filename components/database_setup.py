@@ -105,7 +105,6 @@ class DatabaseSetup(pulumi.ComponentResource):
                 environment={
                     "MASTER_SECRET_ARN": master_secret_arn,
                     "DB_HOST": writer_endpoint,
-                    "DB_TLS": "true",
                 },
                 timeout_seconds=180,
                 **in_vpc,
@@ -244,7 +243,6 @@ class DatabaseSetup(pulumi.ComponentResource):
                 environment={
                     "DB_HOST": writer_endpoint,
                     "DB_NAME": env.database.database_name,
-                    "DB_TLS": "true",
                     "MIGRATOR_SECRET_ARN": self.user_secret_arns["migrator"],
                     "MIGRATIONS_BUCKET": bucket.bucket,
                     "MIGRATIONS_PREFIX": prefix,

@@ -112,7 +112,6 @@ class RegionalLambdas(pulumi.ComponentResource):
                     "CLUSTER_ID": cluster_identifier,
                     "CONNECT_TIMEOUT_S": "2",
                     "READ_TIMEOUT_S": "2",
-                    "DB_TLS": "true",
                 },
                 timeout_seconds=15,
                 memory_mb=256,
@@ -165,7 +164,6 @@ class RegionalLambdas(pulumi.ComponentResource):
                     ],
                     environment={
                         "SECRETS_MANAGER_ENDPOINT": f"https://secretsmanager.{region}.amazonaws.com",
-                        "DB_TLS": "true",
                         "PASSWORD_LENGTH": "32",
                     },
                     timeout_seconds=60,

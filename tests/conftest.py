@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.mariadb import MariaDBServer, mariadb_binaries
+from tests.support.tls import TestPki, create_pki
 
 
 def _require_mariadb() -> None:
@@ -22,10 +23,16 @@ def _require_mariadb() -> None:
 
 
 @pytest.fixture(scope="session")
-def mariadb() -> Iterator[MariaDBServer]:
-    """One private MariaDB server per test session (per xdist worker)."""
+def test_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    """The tests' own CA, an unknown CA and the test servers' certificate (tests/support/tls.py)."""
+    return create_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def mariadb(test_pki: TestPki) -> Iterator[MariaDBServer]:
+    """One private MariaDB server per test session (per xdist worker), TLS required."""
     _require_mariadb()
-    server = MariaDBServer().start()
+    server = MariaDBServer(tls=test_pki).start()
     try:
         yield server
     finally:
@@ -33,10 +40,10 @@ def mariadb() -> Iterator[MariaDBServer]:
 
 
 @pytest.fixture
-def fresh_mariadb() -> Iterator[MariaDBServer]:
+def fresh_mariadb(test_pki: TestPki) -> Iterator[MariaDBServer]:
     """A server of the test's own, for tests that stop, restart or reconfigure it."""
     _require_mariadb()
-    server = MariaDBServer().start()
+    server = MariaDBServer(tls=test_pki).start()
     try:
         yield server
     finally:

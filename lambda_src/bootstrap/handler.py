@@ -4,6 +4,10 @@ Event (the Invocation's input): ``{"database": "app", "users": {"app": "<secret 
 "readonly": "<secret arn>", "migrator": "<secret arn>"}, "version": "<anything>"}``.
 ``version`` only makes the Invocation run again when it changes; it is echoed back.
 A failure raises, so the deployment fails with the database's error message.
+
+Environment: ``MASTER_SECRET_ARN``, ``DB_HOST`` (required), ``DB_PORT`` (3306) and
+``DB_CA_BUNDLE`` (PEM file of the CAs the database's certificate must chain to; defaults
+to the Amazon RDS bundle shipped in the archive; TLS is always on and verified).
 """
 
 from __future__ import annotations
@@ -26,8 +30,14 @@ from lambda_src.bootstrap.bootstrap import (
     validate,
 )
 from lambda_src.common.aws import ClientCache
-from lambda_src.common.db import Endpoint, connect
-from lambda_src.common.errors import ConfigurationError, DatabaseUnavailable, LambdaCodeError
+from lambda_src.common.db import RDS_CA_BUNDLE, Endpoint, ca_bundle_from_env, connect
+from lambda_src.common.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    DatabaseUnavailable,
+    LambdaCodeError,
+    TlsVerificationFailed,
+)
 from lambda_src.common.secrets import fetch_credentials
 
 logger = Logger(service="bootstrap")
@@ -36,7 +46,6 @@ logger = Logger(service="bootstrap")
 # while its DNS name propagates: retry briefly, well inside the Lambda's timeout.
 CONNECT_ATTEMPTS = 4
 CONNECT_BACKOFF_SECONDS = 1.0
-ER_ACCESS_DENIED = 1045
 aws = ClientCache()
 
 
@@ -45,7 +54,9 @@ class Settings:
     master_secret_arn: str
     db_host: str
     db_port: int
-    db_tls: bool
+    db_ca_bundle: str = RDS_CA_BUNDLE
+    """PEM file of the CAs the database's certificate must chain to. Defaults to the shipped
+    Amazon RDS bundle."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -60,7 +71,7 @@ class Settings:
             master_secret_arn=env["MASTER_SECRET_ARN"],
             db_host=env["DB_HOST"],
             db_port=port,
-            db_tls=env.get("DB_TLS", "true").lower() != "false",
+            db_ca_bundle=ca_bundle_from_env(env),
         )
 
 
@@ -131,7 +142,7 @@ def run(
         connect_timeout=5,
         read_timeout=30,
         write_timeout=30,
-        tls=cfg.db_tls,
+        ca_bundle=cfg.db_ca_bundle,
     )
     conn = connect_with_retry(endpoint, sleep=sleep)
     try:
@@ -144,18 +155,15 @@ def run(
 def connect_with_retry(
     endpoint: Endpoint, *, sleep: Callable[[float], None] = time.sleep
 ) -> pymysql.Connection:
-    """Bounded retries with backoff; a refused login is not retried (it will not get better)."""
+    """Bounded retries with backoff; a refused or expired login and a server that fails TLS
+    verification are not retried (they will not get better)."""
     for attempt in range(1, CONNECT_ATTEMPTS + 1):
         try:
             return connect(endpoint)
+        except (AuthenticationFailed, TlsVerificationFailed):
+            raise
         except DatabaseUnavailable as exc:
-            cause = exc.__cause__
-            denied = (
-                isinstance(cause, pymysql.MySQLError)
-                and bool(cause.args)
-                and cause.args[0] == ER_ACCESS_DENIED
-            )
-            if denied or attempt == CONNECT_ATTEMPTS:
+            if attempt == CONNECT_ATTEMPTS:
                 raise
             logger.warning("database not reachable yet", extra={"attempt": attempt, "error": str(exc)})
             sleep(CONNECT_BACKOFF_SECONDS * 2 ** (attempt - 1))

@@ -20,8 +20,10 @@ Every datapoint carries exactly these dimensions (alarms must name all three):
 ``ClusterIdentifier`` (``CLUSTER_ID``).
 
 Each check yields a ``reason``: ``ok``, ``read_only``, ``connect_failed``, ``timeout``,
-``auth_failed``, ``secret_unavailable``, ``query_failed`` (and, from the handler,
-``configuration_error`` and ``internal_error``).
+``tls_verification_failed`` (the server's certificate did not verify against the CA bundle
+or name the endpoint, or it offered no TLS: no credentials were sent), ``auth_failed`` (a
+refused or expired password, after re-reading the secret), ``secret_unavailable``,
+``query_failed`` (and, from the handler, ``configuration_error`` and ``internal_error``).
 """
 
 from __future__ import annotations
@@ -37,9 +39,21 @@ from typing import Any
 
 import pymysql
 
-from lambda_src.common.db import Endpoint
+from lambda_src.common.db import (
+    AUTHENTICATION_ERRORS,
+    PASSWORD_EXPIRED_ERRORS,
+    RDS_CA_BUNDLE,
+    Endpoint,
+    ca_bundle_from_env,
+)
 from lambda_src.common.db import connect as db_connect
-from lambda_src.common.errors import ConfigurationError, DatabaseUnavailable, SecretError
+from lambda_src.common.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    DatabaseUnavailable,
+    SecretError,
+    TlsVerificationFailed,
+)
 from lambda_src.common.secrets import DbCredentials, fetch_credentials
 
 METRIC_WRITER_HEALTHY = "WriterHealthy"
@@ -54,7 +68,6 @@ STORAGE_RESOLUTION_SECONDS = 60
 # the server accepts writes (Aurora readers and secondary clusters run with innodb_read_only).
 PROBE_SQL = "SELECT 1, @@global.read_only, @@innodb_read_only"
 
-ER_ACCESS_DENIED = 1045
 MAX_TIMEOUT_SECONDS = 30.0
 
 
@@ -65,6 +78,7 @@ class Reason(StrEnum):
     READ_ONLY = "read_only"
     CONNECT_FAILED = "connect_failed"
     TIMEOUT = "timeout"
+    TLS_VERIFICATION_FAILED = "tls_verification_failed"
     AUTH_FAILED = "auth_failed"
     SECRET_UNAVAILABLE = "secret_unavailable"  # noqa: S105 - a reason, not a secret
     QUERY_FAILED = "query_failed"
@@ -96,8 +110,10 @@ class HealthConfig:
     """Bounds the TCP connect and, separately, each read of the handshake and login. Defaults to 2."""
     read_timeout: float = 2.0
     """Bounds the probe query once connected. Defaults to 2."""
-    tls: bool = True
-    """Connect with TLS (Aurora's parameter group requires it). Defaults to True."""
+    ca_bundle: str = RDS_CA_BUNDLE
+    """PEM file of the CAs the server's certificate must chain to (``DB_CA_BUNDLE``); TLS is
+    always on, certificate and host name always verified. Defaults to the shipped Amazon RDS
+    bundle."""
     reader_host: str | None = None
     """This region's reader endpoint. When the cluster endpoint cannot be reached (a secondary
     cluster of a global database serves no writer), ``Reachable`` is decided by the reader
@@ -134,9 +150,11 @@ class HealthConfig:
         if not 1 <= port <= 65535:
             problems.append(f"DB_PORT must be an integer between 1 and 65535, got {raw_port!r}")
 
-        raw_tls = environ.get("DB_TLS", "").strip().lower() or "true"
-        if raw_tls not in ("true", "false"):
-            problems.append(f"DB_TLS must be 'true' or 'false', got {environ.get('DB_TLS')!r}")
+        ca_bundle = RDS_CA_BUNDLE
+        try:
+            ca_bundle = ca_bundle_from_env(environ)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
 
         region = environ.get("REGION_NAME", "").strip() or environ.get("AWS_REGION", "").strip()
         if not region:
@@ -161,7 +179,7 @@ class HealthConfig:
             cluster_id=cluster_id,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            tls=raw_tls == "true",
+            ca_bundle=ca_bundle,
             reader_host=environ.get("DB_READER_HOST", "").strip() or None,
         )
 
@@ -238,7 +256,7 @@ def endpoint_for(config: HealthConfig, credentials: DbCredentials, host: str | N
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         write_timeout=config.read_timeout,
-        tls=config.tls,
+        ca_bundle=config.ca_bundle,
     )
 
 
@@ -279,10 +297,20 @@ def mysql_errno(exc: BaseException) -> int | None:
 
 
 def is_auth_failure(exc: BaseException) -> bool:
-    return mysql_errno(exc) == ER_ACCESS_DENIED
+    """A refused or expired password: re-reading the secret may help."""
+    chain = _exception_chain(exc)
+    return (
+        any(isinstance(e, AuthenticationFailed) for e in chain) or mysql_errno(exc) in AUTHENTICATION_ERRORS
+    )
+
+
+def is_tls_failure(exc: BaseException) -> bool:
+    return any(isinstance(e, TlsVerificationFailed) for e in _exception_chain(exc))
 
 
 def _connect_reason(exc: BaseException) -> Reason:
+    if is_tls_failure(exc):
+        return Reason.TLS_VERIFICATION_FAILED
     if is_timeout(exc):
         return Reason.TIMEOUT
     if is_auth_failure(exc):
@@ -371,6 +399,9 @@ def check_health(
     """Probe the cluster (writer) endpoint; if it is unreachable, decide reachability from the
     reader endpoint. The writer verdict never comes from the reader endpoint."""
     result = _check_writer(config, state, secrets_client=secrets_client, connect=connect, clock=clock)
+    # A server on the writer address that fails TLS verification still lets the reader endpoint
+    # decide reachability: the reader is verified on its own, and a live secondary must not
+    # look dead to the failover Lambda because its inactive writer endpoint misbehaves.
     if result.reachable or result.reason in (Reason.SECRET_UNAVAILABLE, Reason.AUTH_FAILED):
         return result
     reachable, detail = reader_reachable(config, state, connect)
@@ -441,7 +472,12 @@ def _check_writer(
         return answered(probe(state.connection), secret_refreshed=bool(rereads))
     except (pymysql.err.Error, OSError, ProbeFailed) as exc:
         state.drop_connection()
-        reason = Reason.TIMEOUT if is_timeout(exc) else Reason.QUERY_FAILED
+        if is_timeout(exc):
+            reason = Reason.TIMEOUT
+        elif mysql_errno(exc) in PASSWORD_EXPIRED_ERRORS:
+            reason = Reason.AUTH_FAILED  # a sandboxed session (expired password), not a bad query
+        else:
+            reason = Reason.QUERY_FAILED
         return result(reason, detail=str(exc), secret_refreshed=bool(rereads))
 
 

@@ -10,7 +10,9 @@ Environment (read once per container):
 * ``METRIC_NAMESPACE`` (required), ``ENVIRONMENT`` (required), ``CLUSTER_ID`` (required).
 * ``REGION_NAME``: defaults to the Lambda-provided ``AWS_REGION``.
 * ``CONNECT_TIMEOUT_S``, ``READ_TIMEOUT_S``: seconds in (0, 30], default 2.
-* ``DB_TLS``: ``true``/``false``, default ``true``.
+* ``DB_CA_BUNDLE``: PEM file of the CAs the database's certificate must chain to; defaults
+  to the Amazon RDS bundle shipped in the archive. TLS is always on and the certificate and
+  host name are always verified (``DB_TLS`` other than ``true`` is a configuration error).
 
 The event's content is not used (any EventBridge scheduled event or ``{}``). The result
 is ``CheckResult.as_dict()`` plus ``metrics_published``. Metric names and dimensions:

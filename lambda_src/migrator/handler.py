@@ -5,6 +5,9 @@ Event: ``{"action": "status" | "migrate" | "repair", "dry_run": false,
 repair). A refusal or failure raises a named error, so the invocation fails with a
 message that names the migration (and for a failed statement, the statement and the
 database's error).
+
+The connection uses TLS verified against ``DB_CA_BUNDLE`` (default: the Amazon RDS CA
+bundle shipped in the archive); there is no way to turn verification off.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_src.common.aws import ClientCache
-from lambda_src.common.db import Endpoint, connect
+from lambda_src.common.db import RDS_CA_BUNDLE, Endpoint, ca_bundle_from_env, connect
 from lambda_src.common.errors import ConfigurationError, LambdaCodeError
 from lambda_src.common.secrets import fetch_credentials
 from lambda_src.migrator import migrations
@@ -41,7 +44,6 @@ class Settings:
     db_host: str
     db_port: int
     db_name: str
-    db_tls: bool
     secret_arn: str
     bucket: str
     prefix: str
@@ -49,6 +51,9 @@ class Settings:
     environment: str | None
     lock_timeout: float
     ddl_lock_wait: int
+    db_ca_bundle: str = RDS_CA_BUNDLE
+    """PEM file of the CAs the database's certificate must chain to (``DB_CA_BUNDLE``); TLS is
+    always on and verified. Defaults to the shipped Amazon RDS bundle."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -71,7 +76,6 @@ class Settings:
                 db_host=env["DB_HOST"],
                 db_port=int(env.get("DB_PORT", "3306")),
                 db_name=env["DB_NAME"],
-                db_tls=env.get("DB_TLS", "true").lower() != "false",
                 secret_arn=env["MIGRATOR_SECRET_ARN"],
                 bucket=env["MIGRATIONS_BUCKET"],
                 prefix=normalize_prefix(env["MIGRATIONS_PREFIX"]),
@@ -79,6 +83,7 @@ class Settings:
                 environment=env.get("ENVIRONMENT") or None,
                 lock_timeout=float(env.get("LOCK_TIMEOUT_SECONDS", "10")),
                 ddl_lock_wait=int(env.get("DDL_LOCK_WAIT_SECONDS", "60")),
+                db_ca_bundle=ca_bundle_from_env(env),
             )
         except ValueError as exc:
             raise ConfigurationError(
@@ -197,7 +202,7 @@ def run(
         connect_timeout=5,
         read_timeout=statement_timeout,
         write_timeout=30,
-        tls=cfg.db_tls,
+        ca_bundle=cfg.db_ca_bundle,
     )
     conn = connect(endpoint)
     try:

@@ -8,7 +8,8 @@ Environment (read once per container):
 
 * ``SECRETS_MANAGER_ENDPOINT``: endpoint URL, only for a VPC endpoint without private DNS.
 * ``DB_HOST``: host to connect to instead of the secret's ``host``.
-* ``DB_TLS``: ``true``/``false``, require TLS to the database. Defaults to true.
+* ``DB_CA_BUNDLE``: PEM file of the CAs the database's certificate must chain to. Defaults
+  to the Amazon RDS bundle shipped in the archive; TLS is always on and verified.
 * ``PASSWORD_LENGTH``: 8 to 41. Defaults to 32.
 * ``EXCLUDE_CHARACTERS``: characters generated passwords never contain; must include
   ``/"@``. Defaults to ``/@"'\\``.
@@ -26,6 +27,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from lambda_src.common.db import ca_bundle_from_env
 from lambda_src.common.errors import ConfigurationError, LambdaCodeError
 from lambda_src.rotation.steps import (
     DEFAULT_EXCLUDE_CHARACTERS,
@@ -44,15 +46,10 @@ logger = Logger(service=SERVICE)
 # botocore's standard mode retry throttling and transient errors a few times.
 CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-
 
 def settings_from_env(env: Mapping[str, str]) -> RotationSettings:
     """Parse the environment; ConfigurationError names the variable, the rule and the value."""
-    tls_raw = env.get("DB_TLS", "true").strip().lower()
-    if tls_raw not in _TRUE | _FALSE:
-        raise ConfigurationError(f"DB_TLS must be true or false; got {env.get('DB_TLS')!r}")
+    ca_bundle = ca_bundle_from_env(env)
 
     length_raw = env.get("PASSWORD_LENGTH", "32").strip()
     try:
@@ -80,7 +77,7 @@ def settings_from_env(env: Mapping[str, str]) -> RotationSettings:
     return RotationSettings(
         secrets_manager_endpoint=endpoint,
         db_host=env.get("DB_HOST", "").strip() or None,
-        db_tls=tls_raw in _TRUE,
+        db_ca_bundle=ca_bundle,
         password_length=length,
         exclude_characters=exclude,
     )

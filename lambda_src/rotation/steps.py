@@ -21,8 +21,14 @@ import pymysql
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambda_src.common.db import Endpoint, connect
-from lambda_src.common.errors import DatabaseUnavailable, LambdaCodeError, SecretError
+from lambda_src.common.db import RDS_CA_BUNDLE, Endpoint, connect
+from lambda_src.common.errors import (
+    AuthenticationFailed,
+    DatabaseUnavailable,
+    LambdaCodeError,
+    PasswordExpired,
+    SecretError,
+)
 from lambda_src.common.secrets import DbCredentials, parse_secret
 
 SERVICE = "rotation"
@@ -49,8 +55,6 @@ MAX_PASSWORD_LENGTH = 41
 """RDS accepts Aurora MySQL master passwords of 8 to 41 characters (CreateDBCluster and
 ModifyDBCluster ``MasterUserPassword``); staying inside keeps the RDS API usable to reset
 the password by hand."""
-
-_ACCESS_DENIED = 1045  # ER_ACCESS_DENIED_ERROR: wrong password (or unknown user)
 
 
 # --- errors --------------------------------------------------------------------------
@@ -149,8 +153,9 @@ class RotationSettings:
     (the regional endpoint, which private DNS resolves to the VPC endpoint)."""
     db_host: str | None = None
     """Host to connect to instead of the secret's ``host``. Defaults to None."""
-    db_tls: bool = True
-    """Require TLS to the database. Defaults to True."""
+    db_ca_bundle: str = RDS_CA_BUNDLE
+    """PEM file of the CAs the database's certificate must chain to; TLS is always on and
+    verified. Defaults to the shipped Amazon RDS bundle."""
     password_length: int = 32
     """Length of generated passwords, 8 to 41. Defaults to 32."""
     exclude_characters: str = DEFAULT_EXCLUDE_CHARACTERS
@@ -242,23 +247,24 @@ def endpoint_for(version: SecretVersion, settings: RotationSettings) -> Endpoint
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         write_timeout=settings.read_timeout,
-        tls=settings.db_tls,
+        ca_bundle=settings.db_ca_bundle,
     )
 
 
 def try_login(version: SecretVersion, settings: RotationSettings) -> pymysql.Connection | None:
     """A connection, or None when the server refuses this password.
 
-    Anything else (unreachable, TLS refused, unknown database) raises DatabaseUnavailable:
-    trying other passwords cannot help and would hide the cause.
+    Anything else raises DatabaseUnavailable, named by its subclass: TlsVerificationFailed
+    (the server could not be authenticated: no password was sent), PasswordExpired (the
+    password is right but expired: another version's would not help) or plain (unreachable,
+    unknown database). Trying other passwords cannot help and would hide the cause.
     """
     try:
         return connect(endpoint_for(version, settings))
-    except DatabaseUnavailable as exc:
-        cause = exc.__cause__
-        if isinstance(cause, pymysql.err.OperationalError) and cause.args and cause.args[0] == _ACCESS_DENIED:
-            return None
-        raise
+    except AuthenticationFailed as exc:
+        if isinstance(exc, PasswordExpired):
+            raise
+        return None
 
 
 def _where(version: SecretVersion, settings: RotationSettings) -> str:

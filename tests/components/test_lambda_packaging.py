@@ -29,6 +29,7 @@ from components.lambda_packaging import (
     layer_versions,
     unsatisfied_imports,
 )
+from lambda_src.common.db import RDS_CA_BUNDLE
 
 # Modules the Lambda Python runtime ships: boto3 and what it needs. The layer comes first
 # on sys.path (as /opt/python does in Lambda), so its jmespath is the one imported.
@@ -250,6 +251,58 @@ def test_handler_imports_are_satisfied_by_the_archive_and_layer_alone(
     assert re.search(
         r"ModuleNotFoundError: No module named '(aws_lambda_powertools|pymysql)'", without_layer.stderr
     )
+
+
+# Every function the program deploys is a lambda_src subpackage with a handler module.
+FUNCTIONS = sorted(p.parent.name for p in (PROJECT_ROOT / "lambda_src").glob("*/handler.py"))
+BUNDLE_ENTRY = "lambda_src/common/rds-ca-bundle.pem"
+
+
+def test_the_functions_found_are_the_five_the_program_deploys() -> None:
+    assert FUNCTIONS == ["bootstrap", "failover", "health", "migrator", "rotation"]
+
+
+@pytest.mark.parametrize("subpackage", FUNCTIONS)
+def test_every_function_archive_ships_the_rds_ca_bundle_byte_for_byte(subpackage: str) -> None:
+    # GIVEN the bundle the database code trusts by default
+    assert Path(RDS_CA_BUNDLE).relative_to(PROJECT_ROOT).as_posix() == BUNDLE_ENTRY
+
+    # WHEN the function is packaged (twice)
+    archive = build_function_archive([subpackage])
+
+    # THEN the bundle is in it, unchanged, stored like every other entry, and the bytes repeat
+    with zipfile.ZipFile(io.BytesIO(archive.data)) as zf:
+        assert zf.read(BUNDLE_ENTRY) == Path(RDS_CA_BUNDLE).read_bytes()
+        info = zf.getinfo(BUNDLE_ENTRY)
+    assert (info.date_time, info.external_attr >> 16 & 0o777) == ((1980, 1, 1, 0, 0, 0), FILE_MODE)
+    assert build_function_archive([subpackage]).data == archive.data
+
+
+def test_extracted_function_trusts_the_bundle_inside_its_own_archive(
+    tmp_path: Path, layer: Archive, health_archive: Archive
+) -> None:
+    # GIVEN the health function and the layer extracted as Lambda does
+    task = extract(health_archive, tmp_path / "task")
+    opt_python = extract(layer, tmp_path / "opt") / "python"
+    runtime = _runtime_dir(tmp_path / "runtime")
+    script = (
+        "import json, ssl, sys\n"
+        f"sys.path[:0] = {[str(p) for p in (task, opt_python, runtime)]!r}\n"
+        "from lambda_src.common import db\n"
+        "context = db.tls_context(db.RDS_CA_BUNDLE)\n"
+        "print(json.dumps({'bundle': db.RDS_CA_BUNDLE, 'cas': len(context.get_ca_certs()),"
+        " 'required': context.verify_mode == ssl.CERT_REQUIRED, 'hostname': context.check_hostname}))\n"
+    )
+
+    # WHEN an isolated interpreter loads the default TLS context
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+
+    # THEN it reads the archive's own bundle and verifies certificate and host name
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert loaded == {"bundle": str(task / BUNDLE_ENTRY), "cas": 87, "required": True, "hostname": True}
 
 
 def test_write_creates_the_file_and_rewrites_only_when_contents_differ(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ test uses its own database and user names and removes them afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -23,8 +24,10 @@ from moto import mock_aws
 from lambda_src.bootstrap import handler as bootstrap_handler
 from lambda_src.bootstrap.bootstrap import BootstrapError, InvalidBootstrapRequest
 from lambda_src.common.aws import ClientCache
-from lambda_src.common.errors import DatabaseUnavailable
+from lambda_src.common.db import RDS_CA_BUNDLE
+from lambda_src.common.errors import DatabaseUnavailable, PasswordExpired, TlsVerificationFailed
 from tests.support.mariadb import ROOT_PASSWORD, MariaDBServer, free_port
+from tests.support.tls import WRONG_HOST, PlainGreetingServer
 
 pytestmark = pytest.mark.mariadb
 
@@ -88,7 +91,7 @@ class Deployment:
             master_secret_arn=self.master_arn,
             db_host=self.server.host,
             db_port=port or self.server.port,
-            db_tls=False,
+            db_ca_bundle=self.server.ca_bundle,
         )
 
     def run(self, **kwargs: Any) -> dict[str, Any]:
@@ -323,7 +326,7 @@ def test_handler_reads_its_environment_and_logs_the_failure_as_one_json_line(dep
     monkeypatch.setenv("MASTER_SECRET_ARN", deployment.master_arn)
     monkeypatch.setenv("DB_HOST", deployment.server.host)
     monkeypatch.setenv("DB_PORT", str(deployment.server.port))
-    monkeypatch.setenv("DB_TLS", "false")
+    monkeypatch.setenv("DB_CA_BUNDLE", deployment.server.ca_bundle)
     monkeypatch.setattr(bootstrap_handler, "aws", ClientCache())
     log_stream = io.StringIO()
     monkeypatch.setattr(bootstrap_handler.logger.registered_handler, "stream", log_stream)
@@ -340,3 +343,67 @@ def test_handler_reads_its_environment_and_logs_the_failure_as_one_json_line(dep
     assert [entry["message"] for entry in logs] == ["bootstrap finished", "bootstrap failed"]
     assert logs[1]["error_type"] == "InvalidBootstrapRequest" and logs[1]["database"] == "mysql"
     assert logs[1]["function_request_id"] == "req-boot-1"
+
+
+# --- TLS that authenticates the database (FC-P-6) and expired passwords -------------------
+
+
+def _refused_without_retry(deployment, settings, error, match):
+    request = bootstrap_handler.Request.parse(deployment.event())
+    slept: list[float] = []
+    with pytest.raises(error, match=match):
+        bootstrap_handler.run(request, settings, secrets=deployment.secrets, sleep=slept.append)
+    assert slept == [], "a failed verification or an expired password does not get better with retries"
+    assert deployment.server.execute("SHOW DATABASES LIKE %s", (deployment.database,)) == []
+
+
+def test_deployed_configuration_trusts_only_the_amazon_rds_cas(deployment):
+    # GIVEN the environment as deployed (no DB_CA_BUNDLE) and a server certified by another CA
+    deployed = bootstrap_handler.Settings.from_env(
+        {
+            "MASTER_SECRET_ARN": deployment.master_arn,
+            "DB_HOST": deployment.server.host,
+            "DB_PORT": str(deployment.server.port),
+        }
+    )
+    assert deployed.db_ca_bundle == RDS_CA_BUNDLE
+    # WHEN bootstrap runs THEN it refuses before the master password is sent, and creates nothing
+    _refused_without_retry(deployment, deployed, TlsVerificationFailed, r"rds-ca-bundle\.pem")
+
+
+def test_a_server_certified_by_an_unknown_ca_is_refused(deployment, test_pki):
+    settings = dataclasses.replace(deployment.settings(), db_ca_bundle=str(test_pki.unknown_ca_file))
+    _refused_without_retry(deployment, settings, TlsVerificationFailed, "no credentials were sent")
+
+
+def test_a_certificate_for_another_host_name_is_refused(deployment):
+    settings = dataclasses.replace(deployment.settings(), db_host=WRONG_HOST)
+    _refused_without_retry(deployment, settings, TlsVerificationFailed, f"Hostname mismatch.*'{WRONG_HOST}'")
+
+
+def test_a_server_without_tls_receives_no_master_password(deployment):
+    impostor = PlainGreetingServer()
+    try:
+        settings = deployment.settings(port=impostor.port)
+        _refused_without_retry(deployment, settings, TlsVerificationFailed, "offers no TLS")
+    finally:
+        impostor.close()
+    assert impostor.connections == 1 and impostor.received == []
+
+
+def test_an_expired_master_password_is_named_and_not_retried(deployment):
+    # GIVEN the master secret's account has an expired password
+    master, password = f"mst_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    deployment.server.execute("CREATE USER %s@'%%' IDENTIFIED BY %s PASSWORD EXPIRE", (master, password))
+    try:
+        deployment.server.execute("GRANT ALL ON *.* TO %s@'%%' WITH GRANT OPTION", (master,))
+        deployment.secrets.put_secret_value(
+            SecretId=deployment.master_arn,
+            SecretString=json.dumps({"username": master, "password": password}),
+        )
+        # WHEN bootstrap runs THEN it says the password expired, without retrying
+        _refused_without_retry(
+            deployment, deployment.settings(), PasswordExpired, f"the password of '{master}' has expired"
+        )
+    finally:
+        deployment.server.execute("DROP USER IF EXISTS %s@'%%'", (master,))

@@ -18,12 +18,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from lambda_src.common.db import Endpoint
+from lambda_src.common.db import RDS_CA_BUNDLE, Endpoint
 from lambda_src.common.errors import ConfigurationError
 from lambda_src.health import handler as health_handler
 from lambda_src.health.check import HealthConfig, connect_within_budget
 from lambda_src.health.handler import Runtime
 from tests.support.mariadb import MariaDBServer, SilentListener
+from tests.support.tls import WRONG_HOST, PlainGreetingServer, TestPki
 
 pytestmark = pytest.mark.mariadb
 
@@ -183,7 +184,9 @@ def db_login(mariadb: MariaDBServer) -> Iterator[Login]:
 
 
 @pytest.fixture
-def install_runtime(monkeypatch: pytest.MonkeyPatch, aws: Aws) -> Iterator[Callable[..., Runtime]]:
+def install_runtime(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, test_pki: TestPki
+) -> Iterator[Callable[..., Runtime]]:
     """Make the handler use a Runtime wired to moto and the given database port."""
     installed: list[Runtime] = []
     monkeypatch.setattr(health_handler, "_runtime", None)
@@ -201,7 +204,7 @@ def install_runtime(monkeypatch: pytest.MonkeyPatch, aws: Aws) -> Iterator[Calla
             "cluster_id": CLUSTER_ID,
             "connect_timeout": 1.0,
             "read_timeout": 1.0,
-            "tls": False,
+            "ca_bundle": str(test_pki.ca_file),
         }
         settings.update(overrides)
         rt = Runtime(
@@ -232,7 +235,7 @@ def test_healthy_writer_publishes_standard_resolution_metrics_with_the_three_dim
         "ENVIRONMENT": ENVIRONMENT,
         "REGION_NAME": REGION,
         "CLUSTER_ID": CLUSTER_ID,
-        "DB_TLS": "false",
+        "DB_CA_BUNDLE": mariadb.ca_bundle,
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(health_handler, "_runtime", None)
@@ -529,7 +532,8 @@ def test_config_defaults_come_from_the_documented_environment() -> None:
             "AWS_REGION": "eu-central-1",
         }
     )
-    assert (config.db_port, config.connect_timeout, config.read_timeout, config.tls) == (3306, 2.0, 2.0, True)
+    assert (config.db_port, config.connect_timeout, config.read_timeout) == (3306, 2.0, 2.0)
+    assert config.ca_bundle == RDS_CA_BUNDLE
     assert config.region == "eu-central-1"
 
 
@@ -543,14 +547,14 @@ def test_config_rejects_bad_values_and_names_each_one() -> None:
         "REGION_NAME": "eu-west-1",
         "DB_PORT": "33o6",
         "CONNECT_TIMEOUT_S": "0",
-        "DB_TLS": "yes",
+        "DB_TLS": "false",
     }
     with pytest.raises(ConfigurationError) as raised:
         HealthConfig.from_env(environ)
     message = str(raised.value)
     assert "DB_PORT must be an integer between 1 and 65535, got '33o6'" in message
     assert "CONNECT_TIMEOUT_S must be a number of seconds in (0, 30], got '0'" in message
-    assert "DB_TLS must be 'true' or 'false', got 'yes'" in message
+    assert "DB_TLS='false' is not supported: every database connection uses TLS verified" in message
 
 
 def test_budgeted_connection_keeps_the_longer_read_timeout_for_queries(
@@ -564,6 +568,7 @@ def test_budgeted_connection_keeps_the_longer_read_timeout_for_queries(
         password=db_login.password,
         connect_timeout=0.5,
         read_timeout=3.0,
+        ca_bundle=mariadb.ca_bundle,
     )
     conn = connect_within_budget(endpoint)
 
@@ -612,3 +617,166 @@ def test_reader_endpoint_does_not_make_a_dead_region_reachable(
     outcome = invoke()
     assert (outcome["reachable"], outcome["healthy"]) == (False, False)
     assert aws.last_put()["Reachable"]["Value"] == 0.0
+
+
+# --- TLS that authenticates the database (FC-P-6) and expired passwords -------------------
+
+
+def test_deployed_configuration_trusts_only_the_amazon_rds_cas(
+    monkeypatch: pytest.MonkeyPatch, aws: Aws, mariadb: MariaDBServer, db_login: Login, logs: Any
+) -> None:
+    # GIVEN the function configured as deployed (no DB_CA_BUNDLE) and a server whose certificate
+    # is from a CA outside the Amazon RDS bundle, as an impostor's would be
+    arn = aws.create_secret(db_login.user, db_login.password)
+    for name, value in {
+        "SECRET_ARN": arn,
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": str(mariadb.port),
+        "METRIC_NAMESPACE": NAMESPACE,
+        "ENVIRONMENT": ENVIRONMENT,
+        "REGION_NAME": REGION,
+        "CLUSTER_ID": CLUSTER_ID,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DB_CA_BUNDLE", raising=False)
+    monkeypatch.setattr(health_handler, "_runtime", None)
+    rt = health_handler.runtime()
+    assert rt.config.ca_bundle == RDS_CA_BUNDLE
+
+    # WHEN it is invoked
+    result = invoke()
+
+    # THEN it is unhealthy for its own reason, logged and published, and the session never
+    # reached the login (no session of the user exists)
+    assert (result["healthy"], result["reachable"]) == (False, False)
+    assert result["reason"] == "tls_verification_failed"
+    assert "rds-ca-bundle.pem" in result["detail"] and "no credentials were sent" in result["detail"]
+    assert aws.stored("WriterHealthy") == [0.0]
+    [line] = [e for e in logs() if e["message"] == "writer unhealthy"]
+    assert line["reason"] == "tls_verification_failed" and line["level"] == "WARNING"
+    assert rt.state.connection is None
+
+
+def test_a_server_certified_by_an_unknown_ca_is_unhealthy_and_the_reader_is_verified_too(
+    aws: Aws, mariadb: MariaDBServer, db_login: Login, install_runtime: Any, test_pki: TestPki
+) -> None:
+    # GIVEN the function trusts a CA that did not sign the server's certificate, and a reader endpoint
+    install_runtime(
+        mariadb.port,
+        aws.create_secret(db_login.user, db_login.password),
+        ca_bundle=str(test_pki.unknown_ca_file),
+        reader_host="127.0.0.1",
+    )
+
+    # WHEN the check runs
+    result = invoke()
+
+    # THEN it reports the failed verification without re-reading the secret (a password would
+    # not help), and the reader endpoint, verified the same way, does not make it reachable
+    assert (result["healthy"], result["reachable"], result["reason"]) == (
+        False,
+        False,
+        "tls_verification_failed",
+    )
+    assert "unknown-ca.pem" in result["detail"]
+    assert [c.get("VersionStage") for c in aws.secret_reads.calls] == ["AWSCURRENT"]
+    assert aws.stored("Reachable") == [0.0]
+
+
+def test_a_certificate_for_another_host_name_is_unhealthy(
+    aws: Aws, mariadb: MariaDBServer, db_login: Login, install_runtime: Any, logs: Any
+) -> None:
+    # GIVEN the endpoint is named by a name the trusted certificate does not carry
+    install_runtime(mariadb.port, aws.create_secret(db_login.user, db_login.password), db_host=WRONG_HOST)
+
+    # WHEN the check runs THEN the host name check fails it, with its own reason
+    result = invoke()
+    assert (result["healthy"], result["reason"]) == (False, "tls_verification_failed")
+    assert f"Hostname mismatch, certificate is not valid for '{WRONG_HOST}'" in result["detail"]
+    assert [e["reason"] for e in logs() if e["message"] == "writer unhealthy"] == ["tls_verification_failed"]
+
+
+def test_a_verified_reader_still_decides_reachability_when_the_writer_address_fails_verification(
+    aws: Aws, mariadb: MariaDBServer, db_login: Login, install_runtime: Any
+) -> None:
+    # GIVEN the writer endpoint's name is not on the certificate while the reader endpoint's is
+    install_runtime(
+        mariadb.port,
+        aws.create_secret(db_login.user, db_login.password),
+        db_host=WRONG_HOST,
+        reader_host="127.0.0.1",
+    )
+
+    # WHEN the check runs THEN the region is reachable through its verified reader endpoint,
+    # but never a healthy writer, and the reason names the failed verification
+    result = invoke()
+    assert (result["reachable"], result["writer"], result["healthy"]) == (True, False, False)
+    assert result["reason"] == "tls_verification_failed"
+    assert "reader endpoint answered" in result["detail"]
+
+
+def test_trusted_ca_and_right_host_name_give_a_tls_session(
+    aws: Aws, mariadb: MariaDBServer, db_login: Login, install_runtime: Any
+) -> None:
+    # GIVEN the test CA and the address the certificate names
+    rt = install_runtime(mariadb.port, aws.create_secret(db_login.user, db_login.password))
+
+    # WHEN the check runs THEN it is healthy over TLS
+    assert invoke()["healthy"] is True
+    with rt.state.connection.cursor() as cursor:
+        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
+        [(_, version)] = cursor.fetchall()
+    assert version in ("TLSv1.2", "TLSv1.3")
+
+
+def test_a_server_without_tls_is_unhealthy_and_receives_no_login(
+    aws: Aws, db_login: Login, install_runtime: Any
+) -> None:
+    # GIVEN the endpoint answers like a MySQL server that offers no TLS
+    impostor = PlainGreetingServer()
+    try:
+        install_runtime(impostor.port, aws.create_secret(db_login.user, db_login.password))
+
+        # WHEN the check runs
+        result = invoke()
+    finally:
+        impostor.close()
+
+    # THEN it is unhealthy with the TLS reason and the impostor received nothing at all
+    assert (result["healthy"], result["reason"]) == (False, "tls_verification_failed")
+    assert "offers no TLS" in result["detail"]
+    assert impostor.connections == 1 and impostor.received == []
+
+
+@pytest.mark.parametrize("disconnect", ["ON", "OFF"], ids=["refused-at-login", "sandboxed-session"])
+def test_an_expired_password_is_an_auth_failure_and_the_secret_is_reread(
+    aws: Aws, fresh_mariadb: MariaDBServer, install_runtime: Any, logs: Any, disconnect: str
+) -> None:
+    # GIVEN a warm container, and the server refusing (ON: MySQL 8 and Aurora's default) or
+    # sandboxing (OFF: MariaDB's default) logins with an expired password
+    login = create_login(fresh_mariadb)
+    arn = aws.create_secret(login.user, login.password)
+    rt = install_runtime(fresh_mariadb.port, arn)
+    assert invoke()["healthy"] is True
+    fresh_mariadb.execute(f"SET GLOBAL disconnect_on_expired_password = {disconnect}")
+
+    # WHEN the password expires and the server drops the warm session
+    fresh_mariadb.execute("ALTER USER %s@'127.0.0.1' PASSWORD EXPIRE", (login.user,))
+    fresh_mariadb.execute(f"KILL {int(rt.state.connection.thread_id())}")
+    result = invoke()
+
+    # THEN it is an authentication failure (not a query failure): AWSCURRENT and AWSPENDING
+    # were re-read in case rotation had moved on
+    assert (result["healthy"], result["reason"]) == (False, "auth_failed")
+    assert "has expired" in result["detail"] and result["secret_refreshed"] is True
+    assert [c.get("VersionStage") for c in aws.secret_reads.calls] == [
+        "AWSCURRENT",
+        "AWSCURRENT",
+        "AWSPENDING",
+    ]
+    assert [e["reason"] for e in logs() if e["message"] == "writer unhealthy"] == ["auth_failed"]
+
+    # WHEN the secret then holds a new password the server accepts, THEN the next check is healthy
+    fresh_mariadb.execute("ALTER USER %s@'127.0.0.1' IDENTIFIED BY 'renewed-password'", (login.user,))
+    aws.put_secret(arn, login.user, "renewed-password")
+    assert invoke()["healthy"] is True

@@ -1,3 +1,4 @@
+import pymysql
 import pytest
 
 pytestmark = pytest.mark.mariadb
@@ -15,3 +16,13 @@ def test_fresh_mariadb_survives_a_restart_with_its_data(fresh_mariadb):
     fresh_mariadb.execute("CREATE DATABASE kept")
     fresh_mariadb.restart()
     assert ("kept",) in fresh_mariadb.execute("SHOW DATABASES")
+
+
+def test_the_session_server_requires_tls_with_the_tests_certificate_like_aurora(mariadb, test_pki):
+    assert mariadb.execute("SELECT @@require_secure_transport, @@ssl_cert") == [
+        (1, str(test_pki.server_cert))
+    ]
+    assert mariadb.ca_bundle == str(test_pki.ca_file)
+    # The same root login that works over TLS is refused in plain text (MariaDB answers 1045).
+    with pytest.raises(pymysql.err.OperationalError, match=r"^\(1045, "):
+        mariadb.connect(ssl_disabled=True)

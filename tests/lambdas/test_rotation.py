@@ -24,7 +24,13 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import secretsmanager_backends
 
-from lambda_src.common.errors import ConfigurationError, DatabaseUnavailable, SecretError
+from lambda_src.common.db import RDS_CA_BUNDLE
+from lambda_src.common.errors import (
+    ConfigurationError,
+    PasswordExpired,
+    SecretError,
+    TlsVerificationFailed,
+)
 from lambda_src.rotation import handler as rotation_handler
 from lambda_src.rotation import steps as rotation_steps
 from lambda_src.rotation.handler import settings_from_env
@@ -40,6 +46,7 @@ from lambda_src.rotation.steps import (
     WriterRequired,
 )
 from tests.support.mariadb import MariaDBServer
+from tests.support.tls import WRONG_HOST, PlainGreetingServer, TestPki
 
 pytestmark = pytest.mark.mariadb
 
@@ -185,14 +192,14 @@ def reset_handler_caches() -> None:
 
 
 @pytest.fixture
-def sm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto Secrets Manager and the function's environment (no TLS: the test server has none)."""
+def sm(monkeypatch: pytest.MonkeyPatch, test_pki: TestPki) -> Iterator[Any]:
+    """moto Secrets Manager and the function's environment (trusting the test servers' CA)."""
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
-        "DB_TLS": "false",
+        "DB_CA_BUNDLE": str(test_pki.ca_file),
     }.items():
         monkeypatch.setenv(key, value)
     for key in (
@@ -540,19 +547,78 @@ def test_db_host_overrides_the_host_in_the_secret(
     assert account.accepts(current["password"])
 
 
-def test_tls_is_required_by_default(
+def test_by_default_only_a_server_certified_by_the_amazon_rds_cas_is_trusted(
     sm: Any, account: DbAccount, secret_arn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN DB_TLS is not set and the server offers no TLS
-    monkeypatch.delenv("DB_TLS")
+    # GIVEN the deployed configuration (no DB_CA_BUNDLE) and a server whose certificate is
+    # from a CA outside the Amazon RDS bundle (as any impostor's would be)
+    monkeypatch.delenv("DB_CA_BUNDLE")
+    reset_handler_caches()
+    assert rotation_handler.get_settings().db_ca_bundle == RDS_CA_BUNDLE
+    token = begin_rotation(secret_arn)
+    assert invoke("createSecret", secret_arn, token) == "created"
+
+    # WHEN setSecret runs THEN it refuses the server before logging in, and nothing changes
+    with pytest.raises(TlsVerificationFailed, match=r"TLS verification failed: .*rds-ca-bundle\.pem"):
+        invoke("setSecret", secret_arn, token)
+    assert account.accepts(account.password)
+
+
+def test_a_server_certified_by_an_unknown_ca_is_refused(
+    sm: Any, account: DbAccount, secret_arn: str, monkeypatch: pytest.MonkeyPatch, test_pki: TestPki
+) -> None:
+    # GIVEN the function trusts another CA than the one that signed the server's certificate
+    monkeypatch.setenv("DB_CA_BUNDLE", str(test_pki.unknown_ca_file))
     reset_handler_caches()
     token = begin_rotation(secret_arn)
     assert invoke("createSecret", secret_arn, token) == "created"
 
-    # WHEN setSecret runs THEN it refuses to send the password in clear, and nothing changes
-    with pytest.raises(DatabaseUnavailable, match="SSL is required"):
+    # WHEN setSecret runs THEN it names the failed verification and changes nothing
+    with pytest.raises(TlsVerificationFailed, match="no credentials were sent"):
         invoke("setSecret", secret_arn, token)
     assert account.accepts(account.password)
+
+
+def test_a_certificate_for_another_host_name_is_refused(
+    sm: Any, account: DbAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the secret names the server by a name its (trusted) certificate does not carry
+    secret_arn = create_secret(sm, account.secret_fields(host=WRONG_HOST))
+    token = begin_rotation(secret_arn)
+    assert invoke("createSecret", secret_arn, token) == "created"
+
+    # WHEN setSecret runs THEN the host name check refuses it, and nothing changes
+    with pytest.raises(TlsVerificationFailed, match=f"Hostname mismatch.*'{WRONG_HOST}'"):
+        invoke("setSecret", secret_arn, token)
+    assert account.accepts(account.password)
+
+
+def test_a_server_without_tls_receives_no_login(sm: Any, account: DbAccount) -> None:
+    # GIVEN the secret's host:port answers like a MySQL server that offers no TLS
+    impostor = PlainGreetingServer()
+    try:
+        fields = {**account.secret_fields(), "port": impostor.port}
+        secret_arn = create_secret(sm, fields)
+        token = begin_rotation(secret_arn)
+        assert invoke("createSecret", secret_arn, token) == "created"
+
+        # WHEN setSecret runs THEN it refuses, and the impostor got no login packet at all
+        with pytest.raises(TlsVerificationFailed, match="offers no TLS"):
+            invoke("setSecret", secret_arn, token)
+    finally:
+        impostor.close()
+    assert impostor.connections == 1 and impostor.received == []
+
+
+def test_an_expired_password_is_named_as_such(sm: Any, account: DbAccount, secret_arn: str) -> None:
+    # GIVEN the account's current password has expired
+    account.server.execute("ALTER USER %s@%s PASSWORD EXPIRE", (account.username, "%"))
+    token = begin_rotation(secret_arn)
+    assert invoke("createSecret", secret_arn, token) == "created"
+
+    # WHEN setSecret runs THEN it says the password expired (not "no version can log in")
+    with pytest.raises(PasswordExpired, match=f"the password of '{account.username}' has expired"):
+        invoke("setSecret", secret_arn, token)
 
 
 def test_a_read_only_server_is_refused(sm: Any, fresh_mariadb: MariaDBServer) -> None:
@@ -571,19 +637,19 @@ def test_a_read_only_server_is_refused(sm: Any, fresh_mariadb: MariaDBServer) ->
 
 def test_settings_defaults() -> None:
     settings = settings_from_env({})
-    assert settings.db_tls is True
+    assert settings.db_ca_bundle == RDS_CA_BUNDLE
     assert settings.password_length == 32
     assert settings.exclude_characters == "/@\"'\\"
     assert settings.secrets_manager_endpoint is None
     assert settings.db_host is None
 
 
-def test_settings_from_a_full_environment() -> None:
+def test_settings_from_a_full_environment(test_pki: TestPki) -> None:
     settings = settings_from_env(
         {
             "SECRETS_MANAGER_ENDPOINT": "https://vpce-0abc.secretsmanager.eu-west-1.vpce.amazonaws.com",
             "DB_HOST": "writer.example.internal",
-            "DB_TLS": "False",
+            "DB_CA_BUNDLE": str(test_pki.ca_file),
             "PASSWORD_LENGTH": "41",
             "EXCLUDE_CHARACTERS": "/@\"'\\`$",
         }
@@ -592,7 +658,7 @@ def test_settings_from_a_full_environment() -> None:
         settings.secrets_manager_endpoint == "https://vpce-0abc.secretsmanager.eu-west-1.vpce.amazonaws.com"
     )
     assert settings.db_host == "writer.example.internal"
-    assert settings.db_tls is False
+    assert settings.db_ca_bundle == str(test_pki.ca_file)
     assert settings.password_length == 41
     assert settings.exclude_characters == "/@\"'\\`$"
 
@@ -600,7 +666,8 @@ def test_settings_from_a_full_environment() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"DB_TLS": "maybe"}, "DB_TLS must be true or false; got 'maybe'"),
+        ({"DB_TLS": "false"}, "DB_TLS='false' is not supported: every database connection uses TLS"),
+        ({"DB_CA_BUNDLE": "/absent/ca.pem"}, "DB_CA_BUNDLE must name a readable PEM file of CA certificates"),
         ({"PASSWORD_LENGTH": "long"}, "PASSWORD_LENGTH must be an integer; got 'long'"),
         (
             {"PASSWORD_LENGTH": "7"},

@@ -306,7 +306,6 @@ class GraphBuilder:
             "vpcConfig": {"subnetIds": ["subnet-0a", "subnet-0b"], "securityGroupIds": ["sg-0lambda"]},
             "environment": {
                 "variables": {
-                    "DB_TLS": "true",
                     "DB_HOST": f"{self.cluster_identifier(stack)}.cluster-c0ffee.{region}.rds.amazonaws.com",
                     "DB_PORT": "3306",
                 }

@@ -3,6 +3,10 @@
 Each server lives in its own temporary directory, listens on a free loopback port and
 is stopped (and its files removed) when the test session ends. Tests never depend on a
 server that happens to be running on the machine.
+
+Given ``tls`` (certificates from tests/support/tls.py) the server presents that
+certificate and, like Aurora's parameter group, requires secure transport
+(``require_secure_transport=ON``); the Lambda code only ever connects with verified TLS.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pymysql
+
+from tests.support.tls import TestPki
 
 ROOT_PASSWORD = "root-test-only"
 
@@ -53,7 +59,16 @@ class MariaDBServer:
     base_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mariadb-test-")))
     port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
+    tls: TestPki | None = None
+    """Certificates to present; None for a server without TLS. Defaults to None."""
     process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ca_bundle(self) -> str:
+        """The CA file a client passes (``DB_CA_BUNDLE``) to verify this server."""
+        if self.tls is None:
+            raise RuntimeError("this test server was started without TLS")
+        return str(self.tls.ca_file)
 
     @property
     def datadir(self) -> Path:
@@ -108,6 +123,7 @@ class MariaDBServer:
                 "--innodb-log-file-size=16M",
                 "--skip-log-bin",
                 "--max-connections=200",
+                *self._tls_options(),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -140,6 +156,16 @@ class MariaDBServer:
         raise RuntimeError(
             f"mariadbd did not accept connections in {timeout}s: {last_error}; {self._log_tail()}"
         )
+
+    def _tls_options(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            f"--ssl-ca={self.tls.ca_file}",
+            f"--ssl-cert={self.tls.server_cert}",
+            f"--ssl-key={self.tls.server_key}",
+            "--require-secure-transport=ON",
+        ]
 
     def _log_tail(self) -> str:
         try:

@@ -118,7 +118,7 @@ def envs(mariadb: MariaDBServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
                     db_host=mariadb.host,
                     db_port=mariadb.port,
                     db_name=db.database,
-                    db_tls=False,
+                    db_ca_bundle=mariadb.ca_bundle,
                     secret_arn=secret["ARN"],
                     bucket=bucket,
                     prefix=f"migrations/{name}/",
