@@ -607,6 +607,21 @@ def test_a_committed_transaction_counts_as_in_effect_when_a_later_statement_fail
 
 
 @pytest.mark.mariadb
+def test_commit_and_chain_counts_what_it_committed_as_in_effect(app_db):
+    files = {
+        **{k: v for k, v in BASE.items() if k.startswith("V0001")},
+        "V0002__chained.sql": (
+            "START TRANSACTION;\nINSERT INTO widgets VALUES (1, 'one');\nCOMMIT AND CHAIN;\n"
+            "INSERT INTO widgets VALUES (2, 'two');\nINSERT INTO widgets VALUES (1, 'duplicate');\nCOMMIT;\n"
+        ),
+    }
+    with app_db.connect() as conn, pytest.raises(MigrationFailed, match="Statements 1-3 of 6 are in effect"):
+        runner.migrate(conn, migration_set(files), open_session=app_db.connect)
+    assert app_db.query("SELECT statements_done FROM schema_migrations WHERE version = 2") == [(3,)]
+    assert app_db.query("SELECT id FROM widgets") == [(1,)]  # the chained transaction was rolled back
+
+
+@pytest.mark.mariadb
 @pytest.mark.parametrize(
     ("opening", "opened_line", "in_effect"),
     [
@@ -1008,6 +1023,16 @@ def test_migrate_pulls_the_published_set_applies_it_and_publishes_the_version_to
     assert result["published"]["source"] == "repository"
     assert migrator_lambda.db.history() == [(1, "applied"), (2, "applied"), (3, "applied")]
     assert migrator_lambda.published_version() == "3"
+
+
+@pytest.mark.mariadb
+def test_migration_statements_run_on_a_session_with_the_ddl_lock_wait(migrator_lambda):
+    # GIVEN a migration that keeps the lock_wait_timeout of the session it runs on
+    migrator_lambda.publish(
+        {"V0001__keep_setting.sql": "CREATE TABLE seen AS SELECT @@SESSION.lock_wait_timeout AS v;\n"}
+    )
+    migrator_lambda.run(load_event("migrator_migrate"))
+    assert migrator_lambda.db.query("SELECT v FROM seen") == [(migrator_lambda.settings.ddl_lock_wait,)]
 
 
 @pytest.mark.mariadb

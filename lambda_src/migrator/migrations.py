@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import pymysql
 from pymysql.constants import SERVER_STATUS
@@ -55,6 +56,7 @@ APPLIED, FAILED, RUNNING = "applied", "failed", "running"
 # A failed statement is kept as an excerpt: a no-split file's routine can be megabytes.
 STATEMENT_EXCERPT_CHARS = 2000
 ERROR_CHARS = 4000
+_ENDS_TRANSACTION = re.compile(r"(?:COMMIT|ROLLBACK)\b(?!(?:\s+WORK)?\s+TO\b)", re.IGNORECASE)
 OPEN_TRANSACTION_RULE = (
     "a migration must commit every transaction it opens: end it with COMMIT (a transaction left "
     "open would be rolled back when the migrator's session closes, after the migration was reported applied)"
@@ -87,7 +89,7 @@ class Record:
         in_effect = _in_effect(self.statements_done, self.statements_total)
         if self.status == FAILED:
             line = f" at line {self.failed_line}" if self.failed_line else ""
-            what = f"failed{line}: {self.failed_statement!r}: {self.error}. {in_effect.capitalize()}"
+            what = f"failed{line}: {self.failed_statement!r}: {self.error}. {_sentence(in_effect)}"
         else:
             what = (
                 f"was interrupted (run started {self.started_at} by {self.applied_by} never finished): "
@@ -107,6 +109,10 @@ def _in_effect(done: int, total: int) -> str:
     if done == 1:
         return f"statement 1 of {total} is in effect"
     return f"statements 1-{done} of {total} are in effect"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 @contextlib.contextmanager
@@ -307,6 +313,8 @@ def repair(
 ) -> dict[str, Any]:
     """Clear a failed or interrupted record so the next migrate applies it again."""
     database = current_database(conn)
+    with _classified("turn on autocommit for the bookkeeping connection"):
+        conn.autocommit(True)
     with DatabaseLock(conn, lock_name(database), lock_timeout):
         record = next((r for r in read_history(conn) if r.version == version), None)
         if record is None:
@@ -408,11 +416,14 @@ def _run_statements(book: pymysql.Connection, work: pymysql.Connection, migratio
                     # result set; COM_PING answers with an OK packet and starts nothing.
                     work.ping()
         except (pymysql.MySQLError, OSError) as exc:
-            _fail(book, work, migration, statement, opened, _error_text(exc), exc)
-        if _in_transaction(work):
+            _fail(book, work, migration, statement, opened, in_effect, _error_text(exc), exc)
+        in_transaction = _in_transaction(work)
+        # COMMIT AND CHAIN (or completion_type=CHAIN) commits and opens the next transaction at once.
+        chained = in_transaction and opened is not None and _ENDS_TRANSACTION.match(statement.sql)
+        if in_transaction and not chained:
             opened = opened or statement
         else:
-            opened = None
+            opened = statement if chained else None
             if in_effect != statement.index:
                 in_effect = statement.index
                 _write(
@@ -429,7 +440,7 @@ def _run_statements(book: pymysql.Connection, work: pymysql.Connection, migratio
             f"the last statement; the migrator rolled it back, undoing statements {opened.index}-{total}. "
             f"Rule: {OPEN_TRANSACTION_RULE}"
         )
-        _fail(book, work, migration, opened, opened, error, None)
+        _fail(book, work, migration, opened, opened, in_effect, error, None)
     _write(
         book,
         migration,
@@ -462,12 +473,16 @@ def _fail(
     migration: Migration,
     statement: Statement,
     opened: Statement | None,
+    in_effect: int,
     error: str,
     cause: BaseException | None,
-) -> None:
-    """Undo what the session still holds, record the failure, raise MigrationFailed."""
+) -> NoReturn:
+    """Undo what the session still holds, record the failure, raise MigrationFailed.
+
+    ``in_effect``: how many of the file's first statements are committed; the open
+    transaction (from ``opened`` on), if any, is rolled back here.
+    """
     total = len(migration.statements)
-    in_effect = opened.index - 1 if opened is not None else statement.index - 1
     if not work.open:  # pymysql closes a connection that timed out or broke
         # The server may still be running the statement: stop it before the lock is released.
         with contextlib.suppress(pymysql.MySQLError, OSError), book.cursor() as cur:
@@ -487,7 +502,7 @@ def _fail(
     not_recorded = _record_failure(book, migration, statement, in_effect, error)
     raise MigrationFailed(
         f"{migration.filename} failed at statement {statement.index} of {total} (line {statement.line}): "
-        f"{_excerpt(statement.sql)!r}: {error}. {_in_effect(in_effect, total).capitalize()}. "
+        f"{_excerpt(statement.sql)!r}: {error}. {_sentence(_in_effect(in_effect, total))}. "
         + (
             "Recorded as failed; it blocks further runs until repaired"
             if not_recorded is None
