@@ -485,6 +485,8 @@ def _fail(
     total = len(migration.statements)
     if not work.open:  # pymysql closes a connection that timed out or broke
         # The server may still be running the statement: stop it before the lock is released.
+        # Both sessions log in as the migrator user, and a user may KILL its own sessions
+        # without CONNECTION_ADMIN or SUPER (MySQL 8.0 and MariaDB manuals, KILL).
         with contextlib.suppress(pymysql.MySQLError, OSError), book.cursor() as cur:
             cur.execute("KILL CONNECTION %s", (work.thread_id(),))
         error += (
