@@ -546,6 +546,32 @@ def test_a_statement_cut_off_by_a_lost_session_is_recorded_as_failed_and_its_ses
     assert "after_slow" not in app_db.tables()
 
 
+@pytest.mark.mariadb
+def test_no_run_starts_while_a_statement_of_an_earlier_run_still_executes(app_db, mariadb):
+    # GIVEN an earlier run's migration session the server still runs (its Lambda was stopped)
+    with app_db.connect() as conn:
+        runner.migrate(conn, migration_set(BASE), target_version=1, open_session=app_db.connect)
+    with app_db.connect() as orphan:
+        orphan.cursor().execute("DO GET_LOCK(%s, 0)", (runner.session_lock_name(app_db.database),))
+        orphan_id = orphan.thread_id()
+        with app_db.connect() as conn:
+            with pytest.raises(LockNotAcquired) as refused:
+                runner.migrate(conn, migration_set(BASE), open_session=app_db.connect)
+            with pytest.raises(LockNotAcquired):
+                runner.repair(conn, 1)
+            in_progress = runner.status(conn, migration_set(BASE))["in_progress"]
+
+    assert str(refused.value).startswith(
+        f"a statement of an earlier migration run is still executing on connection {orphan_id}"
+    )
+    assert f"KILL {orphan_id}" in str(refused.value)
+    assert in_progress is True
+    assert app_db.history() == [(1, "applied")]
+    # ... and the run's own lock was given back: the next run proceeds once the statement ended.
+    with app_db.connect() as conn:
+        assert runner.migrate(conn, migration_set(BASE), open_session=app_db.connect)["version"] == 3
+
+
 ALL_OR_NOTHING = {
     **{k: v for k, v in BASE.items() if k.startswith("V0001")},
     "V0002__move_widgets.sql": (

@@ -52,6 +52,7 @@ from lambda_src.migrator.sqlsplit import BOOKKEEPING_TABLE, Statement
 
 TABLE = BOOKKEEPING_TABLE
 LOCK_PREFIX = "schema_migrations:"
+SESSION_LOCK_PREFIX = "schema_migrations_session:"
 APPLIED, FAILED, RUNNING = "applied", "failed", "running"
 # A failed statement is kept as an excerpt: a no-split file's routine can be megabytes.
 STATEMENT_EXCERPT_CHARS = 2000
@@ -124,10 +125,20 @@ def _classified(doing: str) -> Iterator[None]:
         raise BookkeepingFailed(f"could not {doing}: {_error_text(exc)}") from exc
 
 
-def lock_name(database: str) -> str:
+def lock_name(database: str, prefix: str = LOCK_PREFIX) -> str:
     """GET_LOCK names are server-wide and at most 64 characters: one lock per database."""
-    name = LOCK_PREFIX + database
-    return name if len(name) <= 64 else LOCK_PREFIX + hashlib.sha256(database.encode()).hexdigest()[:40]
+    name = prefix + database
+    return name if len(name) <= 64 else prefix + hashlib.sha256(database.encode()).hexdigest()[:40]
+
+
+def session_lock_name(database: str) -> str:
+    """Held by the session a migration runs on, for as long as the server keeps that session.
+
+    The run's lock belongs to the bookkeeping session, so it can be released (that session
+    died) while the server still executes a statement of the migration's session; a later
+    run that finds this lock taken knows such a statement is still executing.
+    """
+    return lock_name(database, SESSION_LOCK_PREFIX)
 
 
 def current_database(conn: pymysql.Connection) -> str:
@@ -242,7 +253,10 @@ def status(conn: pymysql.Connection, migrations: MigrationSet | None) -> dict[st
         except (ChecksumMismatch, HistoryMismatch) as exc:
             problems.append(f"{type(exc).__name__}: {exc}")
     with _classified("ask whether a migration holds the lock"), conn.cursor() as cur:
-        cur.execute("SELECT IS_USED_LOCK(%s)", (lock_name(database),))
+        cur.execute(
+            "SELECT COALESCE(IS_USED_LOCK(%s), IS_USED_LOCK(%s))",
+            (lock_name(database), session_lock_name(database)),
+        )
         holder = cur.fetchone()
     return {
         "action": "status",
@@ -284,7 +298,7 @@ def migrate(
         return _result(database, history, [], pending, dry_run=True)
     with _classified("turn on autocommit for the bookkeeping connection"):
         conn.autocommit(True)
-    with DatabaseLock(conn, lock_name(database), lock_timeout):
+    with DatabaseLock(conn, lock_name(database), lock_timeout, session_lock=session_lock_name(database)):
         history = read_history(conn)
         pending = plan(history, migrations, target_version=target_version)
         applied: list[dict[str, Any]] = []
@@ -292,7 +306,7 @@ def migrate(
         try:
             for migration in pending:
                 started = time.monotonic()
-                _apply_one(conn, open_session, migration, applied_by)
+                _apply_one(conn, open_session, migration, applied_by, session_lock_name(database))
                 version = migration.version
                 applied.append({**_brief(migration), "ms": round((time.monotonic() - started) * 1000)})
                 if log:
@@ -315,7 +329,7 @@ def repair(
     database = current_database(conn)
     with _classified("turn on autocommit for the bookkeeping connection"):
         conn.autocommit(True)
-    with DatabaseLock(conn, lock_name(database), lock_timeout):
+    with DatabaseLock(conn, lock_name(database), lock_timeout, session_lock=session_lock_name(database)):
         record = next((r for r in read_history(conn) if r.version == version), None)
         if record is None:
             raise RepairRefused(f"{label(version)} has no record in {database}.{TABLE}: nothing to repair")
@@ -338,15 +352,28 @@ def repair(
 class DatabaseLock:
     """GET_LOCK held by this session: the server releases it if the session dies (no stale lock)."""
 
-    def __init__(self, conn: pymysql.Connection, name: str, timeout: float) -> None:
-        self.conn, self.name, self.timeout = conn, name, timeout
+    def __init__(
+        self, conn: pymysql.Connection, name: str, timeout: float, *, session_lock: str | None = None
+    ) -> None:
+        self.conn, self.name, self.timeout, self.session_lock = conn, name, timeout, session_lock
 
     def __enter__(self) -> DatabaseLock:
         with _classified(f"take the lock {self.name!r}"), self.conn.cursor() as cur:
             cur.execute("SELECT GET_LOCK(%s, %s)", (self.name, self.timeout))
             row = cur.fetchone()
             if row and row[0] == 1:
-                return self
+                if self.session_lock is None:
+                    return self
+                cur.execute("SELECT IS_USED_LOCK(%s)", (self.session_lock,))
+                orphan = cur.fetchone()
+                if not orphan or orphan[0] is None:
+                    return self
+                cur.execute("DO RELEASE_LOCK(%s)", (self.name,))
+                raise LockNotAcquired(
+                    f"a statement of an earlier migration run is still executing on connection {orphan[0]} "
+                    "(that run's Lambda stopped or lost its connection); wait for it to finish, or stop it "
+                    f"with KILL {orphan[0]}, then run again"
+                )
             cur.execute("SELECT IS_USED_LOCK(%s)", (self.name,))
             holder = cur.fetchone()
         raise LockNotAcquired(
@@ -369,10 +396,13 @@ def _apply_one(
     open_session: Callable[[], pymysql.Connection],
     migration: Migration,
     applied_by: str,
+    session_lock: str,
 ) -> None:
     try:
         work = open_session()
         work.autocommit(True)  # each statement commits on its own unless the file opens a transaction
+        with work.cursor() as cur:
+            cur.execute("DO GET_LOCK(%s, 0)", (session_lock,))  # free: checked under the run's lock
     except (pymysql.MySQLError, OSError, DatabaseUnavailable) as exc:
         raise BookkeepingFailed(
             f"{migration.filename}: could not open the session its statements run on "
@@ -400,6 +430,9 @@ def _apply_one(
         _run_statements(book, work, migration)
     finally:
         with contextlib.suppress(Exception):
+            if work.open:  # released now: the server ends a closed session asynchronously
+                with work.cursor() as cur:
+                    cur.execute("DO RELEASE_LOCK(%s)", (session_lock,))
             work.close()  # the server rolls back whatever the session still holds
 
 
