@@ -398,12 +398,16 @@ def _apply_one(
     applied_by: str,
     session_lock: str,
 ) -> None:
+    work: pymysql.Connection | None = None
     try:
         work = open_session()
         work.autocommit(True)  # each statement commits on its own unless the file opens a transaction
         with work.cursor() as cur:
             cur.execute("DO GET_LOCK(%s, 0)", (session_lock,))  # free: checked under the run's lock
     except (pymysql.MySQLError, OSError, DatabaseUnavailable) as exc:
+        if work is not None:
+            with contextlib.suppress(Exception):
+                work.close()
         raise BookkeepingFailed(
             f"{migration.filename}: could not open the session its statements run on "
             f"({exc if isinstance(exc, DatabaseUnavailable) else _error_text(exc)}); nothing of it ran"
