@@ -27,6 +27,12 @@ class MigrationFailed(MigrationError):
     """A statement failed; the migration is recorded as failed with that statement and error."""
 
 
+class BookkeepingFailed(MigrationError):
+    """The migrator's own database work failed: the lock, reading or writing schema_migrations,
+    or opening the session a migration runs in. The message names the migration and what its
+    record holds."""
+
+
 class LockNotAcquired(MigrationError):
     """Another migration run holds the database-level lock."""
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pymysql
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -204,12 +205,9 @@ def run(
         write_timeout=30,
         ca_bundle=cfg.db_ca_bundle,
     )
+    # The bookkeeping connection: holds the lock, writes the records (autocommit).
     conn = connect(endpoint)
     try:
-        with conn.cursor() as cur:
-            # An ALTER waiting for a metadata lock held by a long transaction must give up
-            # (and be recorded) rather than stall every query queued behind it.
-            cur.execute("SET SESSION lock_wait_timeout = %s", (cfg.ddl_lock_wait,))
         if request.action == "status":
             result = migrations.status(conn, migration_set)
         elif request.action == "migrate":
@@ -222,7 +220,7 @@ def run(
                 lock_timeout=cfg.lock_timeout,
                 applied_by=applied_by,
                 on_finish=lambda version: publish_version(ssm, cfg.version_parameter, version),
-                reconnect=lambda: connect(endpoint),
+                open_session=lambda: migration_session(endpoint, cfg.ddl_lock_wait),
                 log=lambda message, **fields: logger.info(message, extra=fields),
             )
         else:
@@ -240,6 +238,20 @@ def run(
             "latest_version": migration_set.latest_version if migration_set else 0,
         }
     return result
+
+
+def migration_session(endpoint: Endpoint, ddl_lock_wait: int) -> pymysql.Connection:
+    """The session one migration's statements run on, apart from the bookkeeping connection."""
+    session = connect(endpoint)
+    try:
+        with session.cursor() as cur:
+            # An ALTER waiting for a metadata lock held by a long transaction must give up
+            # (and be recorded) rather than stall every query queued behind it.
+            cur.execute("SET SESSION lock_wait_timeout = %s", (ddl_lock_wait,))
+    except BaseException:
+        session.close()
+        raise
+    return session
 
 
 def publish_version(ssm: Any, name: str, version: int) -> None:

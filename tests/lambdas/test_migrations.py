@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import pymysql
 import pytest
 from moto import mock_aws
 
@@ -25,6 +26,7 @@ from lambda_src.common.aws import ClientCache
 from lambda_src.migrator import handler as migrator_handler
 from lambda_src.migrator import migrations as runner
 from lambda_src.migrator.errors import (
+    BookkeepingFailed,
     ChecksumMismatch,
     HistoryMismatch,
     InvalidRequest,
@@ -122,6 +124,97 @@ def test_splitter_refuses_what_the_server_cannot_run_naming_the_line(sql, messag
         split_statements(sql, name="V0009__bad.sql")
 
 
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (
+            "CREATE TABLE a (x INT);\n"
+            "CREATE PROCEDURE bump()\nBEGIN\n  UPDATE a SET x = x + 1;\n  SELECT x FROM a;\nEND;\n",
+            r"line 2: the PROCEDURE body holds ';', so it was split into fragments \('END' at line 6 stands "
+            r"alone\); put it in a file of its own whose header .* holds the line '-- migrator: no-split'",
+        ),
+        (
+            "CREATE DEFINER = CURRENT_USER TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN\n"
+            "  IF NEW.x < 0 THEN SET NEW.x = 0; END IF;\nEND;\n",
+            r"line 1: the TRIGGER body holds ';', so it was split into fragments \('END IF' at line 2",
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS INT BEGIN RETURN CASE WHEN 1 THEN 1 END; END;",
+            r"line 1: the FUNCTION body holds ';'.*'-- migrator: no-split'",
+        ),
+        ("SELECT 1;\nEND;\n", r"line 2: 'END' at line 2 stands alone: .*'-- migrator: no-split'"),
+    ],
+    ids=["procedure", "trigger-with-if", "function-with-case-end", "lone-end"],
+)
+def test_a_routine_body_split_into_fragments_is_refused_naming_the_no_split_header(sql, message):
+    with pytest.raises(MigrationSetError, match=f"V0009__routine.sql: {message}"):
+        split_statements(sql, name="V0009__routine.sql")
+
+
+def test_a_routine_without_semicolons_in_its_body_may_share_a_file():
+    sql = (
+        "CREATE TABLE a (x INT);\n"
+        "CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW SET NEW.x = 1;\n"
+        "CREATE PROCEDURE nothing() BEGIN END;\n"
+        "BEGIN;\nINSERT INTO a VALUES (1);\nCOMMIT;\n"
+    )
+    assert len(split_statements(sql)) == 6
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (
+            "CREATE TABLE a (x INT);\nUSE other;\n",
+            r"line 2: 'USE other' switches the session to another schema",
+        ),
+        ("use `other`;", r"line 1: 'use `other`' switches the session to another schema"),
+        ("/*!40101 USE other */;", r"line 1: .* switches the session to another schema"),
+        ("SELECT 1;\n\\u other\n;", r"line 2: '\\\\u other' is a mysql client command"),
+        ("connect other;", r"line 1: 'connect other' is a mysql client command"),
+        ("SOURCE other.sql;", r"line 1: 'SOURCE other.sql' is a mysql client command"),
+        (
+            "DELETE FROM `schema_migrations` WHERE version = 3;",
+            r"line 1: .* names schema_migrations, the migrator's record of every migration",
+        ),
+    ],
+    ids=["use", "use-lowercase", "use-in-executable-comment", "client-u", "connect", "source", "bookkeeping"],
+)
+def test_statements_that_would_leave_or_touch_the_migrators_ground_are_refused_naming_the_line(sql, message):
+    with pytest.raises(MigrationSetError, match=f"V0009__bad.sql: {message}"):
+        split_statements(sql, name="V0009__bad.sql")
+
+
+def test_names_that_merely_contain_use_or_the_table_name_are_not_refused():
+    sql = "CREATE TABLE users (used INT, schema_migrations_seen INT);\nUPDATE users SET used = 1;\n"
+    assert len(split_statements(sql)) == 2
+
+
+def test_no_split_header_works_with_windows_line_endings():
+    sql = "-- migrator: no-split\r\nCREATE PROCEDURE p()\r\nBEGIN\r\n  SELECT 1;\r\nEND;\r\n"
+    (statement,) = split_statements(sql)
+    assert statement.line == 2 and statement.sql.endswith("END")
+
+
+def test_splitting_a_large_file_keeps_every_statement_and_its_line():
+    # Regression guard for the quadratic line counting; speed itself is in benchmarks/migration_split.py.
+    count = 30_000
+    parts = [
+        f"INSERT INTO a VALUES ({i}, 'x;{i}');\n"  # noqa: S608 - test SQL
+        if i % 2
+        else f"-- c{i}\nCREATE TABLE t{i} (\n  id INT\n);\n"
+        for i in range(count)
+    ]
+    statements = split_statements("".join(parts))
+    assert len(statements) == count
+    expected_lines, line = [], 1
+    for i, part in enumerate(parts):
+        expected_lines.append(line if i % 2 else line + 1)
+        line += part.count("\n")
+    assert [s.line for s in statements] == expected_lines
+    assert statements[-1].sql == f"INSERT INTO a VALUES ({count - 1}, 'x;{count - 1}')"  # noqa: S608
+
+
 # --- Migration-set rules (pure) -------------------------------------------------------------
 
 
@@ -181,7 +274,7 @@ def app_db(mariadb: MariaDBServer) -> Iterator[AppDb]:
 def test_migrate_applies_pending_migrations_in_order_and_records_their_checksums(app_db):
     migrations = migration_set(BASE)
     with app_db.connect() as conn:
-        result = runner.migrate(conn, migrations, applied_by="test")
+        result = runner.migrate(conn, migrations, applied_by="test", open_session=app_db.connect)
 
     assert [m["filename"] for m in result["applied"]] == list(BASE)
     assert result["version"] == 3
@@ -215,8 +308,8 @@ def test_migrate_applies_pending_migrations_in_order_and_records_their_checksums
 def test_second_migrate_applies_nothing(app_db):
     migrations = migration_set(BASE)
     with app_db.connect() as conn:
-        runner.migrate(conn, migrations)
-        again = runner.migrate(conn, migrations)
+        runner.migrate(conn, migrations, open_session=app_db.connect)
+        again = runner.migrate(conn, migrations, open_session=app_db.connect)
     assert again["applied"] == []
     assert again["version"] == 3
     assert app_db.query("SELECT COUNT(*) FROM widgets") == [(2,)]
@@ -233,7 +326,7 @@ def test_a_trigger_in_a_no_split_file_reaches_the_server_as_one_statement(app_db
         ),
     }
     with app_db.connect() as conn:
-        runner.migrate(conn, migration_set(files))
+        runner.migrate(conn, migration_set(files), open_session=app_db.connect)
     app_db.query("INSERT INTO widgets VALUES (1, 'abc')")
     assert app_db.query("SELECT name FROM widgets") == [("ABC;",)]
 
@@ -242,19 +335,19 @@ def test_a_trigger_in_a_no_split_file_reaches_the_server_as_one_statement(app_db
 def test_target_version_stops_there_and_a_lower_target_is_refused(app_db):
     migrations = migration_set(BASE)
     with app_db.connect() as conn:
-        result = runner.migrate(conn, migrations, target_version=2)
+        result = runner.migrate(conn, migrations, target_version=2, open_session=app_db.connect)
         assert [m["version"] for m in result["applied"]] == [1, 2]
         with pytest.raises(HistoryMismatch, match="target V0001 is below the applied version V0002"):
-            runner.migrate(conn, migrations, target_version=1)
+            runner.migrate(conn, migrations, target_version=1, open_session=app_db.connect)
         with pytest.raises(MigrationSetError, match="target V0007 is not in the migration set"):
-            runner.migrate(conn, migrations, target_version=7)
+            runner.migrate(conn, migrations, target_version=7, open_session=app_db.connect)
     assert app_db.tables() == {"widgets"}
 
 
 @pytest.mark.mariadb
 def test_dry_run_lists_pending_migrations_and_changes_nothing(app_db):
     with app_db.connect() as conn:
-        result = runner.migrate(conn, migration_set(BASE), dry_run=True)
+        result = runner.migrate(conn, migration_set(BASE), dry_run=True, open_session=app_db.connect)
     assert [m["filename"] for m in result["pending"]] == list(BASE)
     assert result["applied"] == []
     assert app_db.history() == []
@@ -264,13 +357,13 @@ def test_dry_run_lists_pending_migrations_and_changes_nothing(app_db):
 @pytest.mark.mariadb
 def test_an_applied_file_that_changed_is_refused_naming_it_and_both_checksums(app_db):
     with app_db.connect() as conn:
-        runner.migrate(conn, migration_set(BASE), target_version=2)
+        runner.migrate(conn, migration_set(BASE), target_version=2, open_session=app_db.connect)
     edited = {**BASE, "V0002__seed_widgets.sql": "INSERT INTO widgets VALUES (3, 'three');\n"}
     old = sha256_hex(BASE["V0002__seed_widgets.sql"].encode())
     new = sha256_hex(edited["V0002__seed_widgets.sql"].encode())
 
     with app_db.connect() as conn, pytest.raises(ChecksumMismatch) as refused:
-        runner.migrate(conn, migration_set(edited))
+        runner.migrate(conn, migration_set(edited), open_session=app_db.connect)
 
     assert str(refused.value).startswith("V0002__seed_widgets.sql changed after it was applied")
     assert f"applied sha256 {old}, now sha256 {new}" in str(refused.value)
@@ -282,13 +375,13 @@ def test_an_applied_file_that_changed_is_refused_naming_it_and_both_checksums(ap
 @pytest.mark.mariadb
 def test_database_history_ahead_of_the_published_set_is_refused(app_db):
     with app_db.connect() as conn:
-        runner.migrate(conn, migration_set(BASE))
+        runner.migrate(conn, migration_set(BASE), open_session=app_db.connect)
     shorter = {k: v for k, v in BASE.items() if not k.startswith("V0003")}
     with (
         app_db.connect() as conn,
         pytest.raises(HistoryMismatch, match=r"V0003__create_gadgets.sql is applied"),
     ):
-        runner.migrate(conn, migration_set(shorter))
+        runner.migrate(conn, migration_set(shorter), open_session=app_db.connect)
 
 
 FAILING = {
@@ -305,12 +398,13 @@ FAILING = {
 @pytest.mark.mariadb
 def test_a_migration_failing_midway_is_recorded_with_its_statement_and_error_and_blocks(app_db):
     with app_db.connect() as conn, pytest.raises(MigrationFailed) as failed:
-        runner.migrate(conn, migration_set(FAILING))
+        runner.migrate(conn, migration_set(FAILING), open_session=app_db.connect)
 
     message = str(failed.value)
     assert message.startswith("V0002__half_fails.sql failed at statement 2 of 3 (line 2)")
     assert "'ALTER TABLE no_such_table ADD COLUMN x INT'" in message
     assert "MySQL error 1146" in message
+    assert "Statement 1 of 3 is in effect. Recorded as failed" in message
     row = app_db.query(
         "SELECT status, statements_done, failed_statement, failed_line, error "
         "FROM schema_migrations WHERE version = 2"
@@ -322,8 +416,11 @@ def test_a_migration_failing_midway_is_recorded_with_its_statement_and_error_and
     assert app_db.history() == [(1, "applied"), (2, "failed")]
 
     with app_db.connect() as conn, pytest.raises(MigrationBlocked) as blocked:
-        runner.migrate(conn, migration_set(FAILING))
-    assert str(blocked.value).startswith("V0002__half_fails.sql failed at statement 2 of 3 (line 2)")
+        runner.migrate(conn, migration_set(FAILING), open_session=app_db.connect)
+    assert str(blocked.value).startswith(
+        "V0002__half_fails.sql failed at line 2: 'ALTER TABLE no_such_table ADD COLUMN x INT': MySQL error 1146"
+    )
+    assert "Statement 1 of 3 is in effect" in str(blocked.value)
     assert "run repair for version 2" in str(blocked.value)
     assert app_db.tables() == {"widgets", "parts"}
 
@@ -331,7 +428,7 @@ def test_a_migration_failing_midway_is_recorded_with_its_statement_and_error_and
 @pytest.mark.mariadb
 def test_repair_after_the_operator_fixes_the_database_lets_the_fixed_migration_run(app_db):
     with app_db.connect() as conn, pytest.raises(MigrationFailed):
-        runner.migrate(conn, migration_set(FAILING))
+        runner.migrate(conn, migration_set(FAILING), open_session=app_db.connect)
     # GIVEN the operator undid the partial change and fixed the file (not applied, so it may change)
     app_db.query("DROP TABLE parts")
     fixed = {**FAILING, "V0002__half_fails.sql": "CREATE TABLE parts (id INT PRIMARY KEY);\n"}
@@ -340,7 +437,7 @@ def test_repair_after_the_operator_fixes_the_database_lets_the_fixed_migration_r
         preview = runner.repair(conn, 2, dry_run=True)
         assert app_db.history() == [(1, "applied"), (2, "failed")]
         repaired = runner.repair(conn, 2)
-        result = runner.migrate(conn, migration_set(fixed))
+        result = runner.migrate(conn, migration_set(fixed), open_session=app_db.connect)
 
     assert preview["cleared"]["status"] == repaired["cleared"]["status"] == "failed"
     assert [m["filename"] for m in result["applied"]] == ["V0002__half_fails.sql", "V0003__after.sql"]
@@ -351,7 +448,7 @@ def test_repair_after_the_operator_fixes_the_database_lets_the_fixed_migration_r
 @pytest.mark.mariadb
 def test_repair_refuses_an_applied_or_unknown_migration(app_db):
     with app_db.connect() as conn:
-        runner.migrate(conn, migration_set(BASE), target_version=1)
+        runner.migrate(conn, migration_set(BASE), target_version=1, open_session=app_db.connect)
         with pytest.raises(RepairRefused, match=r"V0001__create_widgets.sql is applied; repair only clears"):
             runner.repair(conn, 1)
         with pytest.raises(RepairRefused, match="V0002 has no record"):
@@ -359,45 +456,297 @@ def test_repair_refuses_an_applied_or_unknown_migration(app_db):
     assert app_db.history() == [(1, "applied")]
 
 
+def running_statements(mariadb: MariaDBServer, sql: str) -> list[tuple[Any, ...]]:
+    return mariadb.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = %s", (sql,))
+
+
 @pytest.mark.mariadb
-def test_a_statement_cut_off_by_a_dropped_connection_is_still_recorded_as_failed(app_db):
+def test_a_statement_cut_off_by_a_lost_session_is_recorded_as_failed_and_its_session_killed(app_db, mariadb):
+    # GIVEN V0002's second statement waits for a lock the test holds, longer than the read timeout
+    gate = f"gate{uuid.uuid4().hex[:8]}"
+    waiting = f"DO GET_LOCK('{gate}', 30)"
     files = {
         **{k: v for k, v in BASE.items() if k.startswith("V0001")},
-        "V0002__slow.sql": (
-            "CREATE TABLE before_slow (id INT);\nDO SLEEP(2);\nCREATE TABLE after_slow (id INT);\n"
-        ),
+        "V0002__slow.sql": f"CREATE TABLE before_slow (id INT);\n{waiting};\nCREATE TABLE after_slow (id INT);\n",
     }
-    with app_db.connect(read_timeout=0.5) as conn, pytest.raises(MigrationFailed, match="line 2") as failed:
-        runner.migrate(conn, migration_set(files), reconnect=app_db.connect)
+    with mariadb.connect(autocommit=True) as holder:
+        holder.cursor().execute("DO GET_LOCK(%s, 0)", (gate,))
+        with app_db.connect() as conn, pytest.raises(MigrationFailed, match="line 2") as failed:
+            runner.migrate(conn, migration_set(files), open_session=lambda: app_db.connect(read_timeout=0.5))
+        # THEN the server is not left running the statement once the run has given up on it
+        still_running = running_statements(mariadb, waiting)
 
+    assert still_running == []
     assert "Recorded as failed" in str(failed.value)
-
-    status, statement, error = app_db.query(
-        "SELECT status, failed_statement, error FROM schema_migrations WHERE version = 2"
+    status, done, statement, error = app_db.query(
+        "SELECT status, statements_done, failed_statement, error FROM schema_migrations WHERE version = 2"
     )[0]
-    assert (status, statement) == ("failed", "DO SLEEP(2)")
+    assert (status, done, statement) == ("failed", 1, waiting)
     assert "2013" in error  # lost connection during query
+    assert "killed its session" in error
     assert "after_slow" not in app_db.tables()
 
 
 @pytest.mark.mariadb
-def test_without_a_way_to_reconnect_a_lost_statement_leaves_a_blocking_running_record(app_db):
+def test_no_run_starts_while_a_statement_of_an_earlier_run_still_executes(app_db, mariadb):
+    # GIVEN an earlier run's migration session the server still runs (its Lambda was stopped)
+    with app_db.connect() as conn:
+        runner.migrate(conn, migration_set(BASE), target_version=1, open_session=app_db.connect)
+    with app_db.connect() as orphan:
+        orphan.cursor().execute("DO GET_LOCK(%s, 0)", (runner.session_lock_name(app_db.database),))
+        orphan_id = orphan.thread_id()
+        with app_db.connect() as conn:
+            with pytest.raises(LockNotAcquired) as refused:
+                runner.migrate(conn, migration_set(BASE), open_session=app_db.connect)
+            with pytest.raises(LockNotAcquired):
+                runner.repair(conn, 1)
+            in_progress = runner.status(conn, migration_set(BASE))["in_progress"]
+
+    assert str(refused.value).startswith(
+        f"a statement of an earlier migration run is still executing on connection {orphan_id}"
+    )
+    assert f"KILL {orphan_id}" in str(refused.value)
+    assert in_progress is True
+    assert app_db.history() == [(1, "applied")]
+    # ... and the run's own lock was given back: the next run proceeds once the statement ended.
+    with app_db.connect() as conn:
+        assert runner.migrate(conn, migration_set(BASE), open_session=app_db.connect)["version"] == 3
+
+
+ALL_OR_NOTHING = {
+    **{k: v for k, v in BASE.items() if k.startswith("V0001")},
+    "V0002__move_widgets.sql": (
+        "START TRANSACTION;\n"
+        "INSERT INTO widgets VALUES (10, 'ten');\n"
+        "INSERT INTO widgets VALUES (11, 'eleven');\n"
+        "INSERT INTO widgets VALUES (10, 'duplicate');\n"
+        "COMMIT;\n"
+    ),
+}
+
+
+@pytest.mark.mariadb
+def test_an_all_or_nothing_migration_whose_statement_fails_is_recorded_failed_with_nothing_in_effect(
+    app_db,
+):
+    with app_db.connect() as conn, pytest.raises(MigrationFailed) as failed:
+        runner.migrate(conn, migration_set(ALL_OR_NOTHING), open_session=app_db.connect)
+
+    message = str(failed.value)
+    assert message.startswith("V0002__move_widgets.sql failed at statement 4 of 5 (line 4)")
+    assert "MySQL error 1062" in message
+    assert "the transaction opened by statement 1 (line 1) was rolled back, undoing statements 1-3" in message
+    assert "None of its 5 statements is in effect. Recorded as failed" in message
+    status, done, statement, line, error = app_db.query(
+        "SELECT status, statements_done, failed_statement, failed_line, error "
+        "FROM schema_migrations WHERE version = 2"
+    )[0]
+    assert (status, done, statement, line) == (
+        "failed",
+        0,
+        "INSERT INTO widgets VALUES (10, 'duplicate')",
+        4,
+    )
+    assert error.startswith("MySQL error 1062:")
+    assert app_db.query("SELECT COUNT(*) FROM widgets") == [(0,)]  # the two inserts were rolled back
+
+    with app_db.connect() as conn, pytest.raises(MigrationBlocked) as blocked:
+        runner.migrate(conn, migration_set(ALL_OR_NOTHING), open_session=app_db.connect)
+    assert "None of its 5 statements is in effect" in str(blocked.value)
+    assert "are in effect" not in str(blocked.value)
+
+
+@pytest.mark.mariadb
+def test_a_committed_transaction_counts_as_in_effect_when_a_later_statement_fails(app_db):
     files = {
         **{k: v for k, v in BASE.items() if k.startswith("V0001")},
-        "V0002__slow.sql": "DO SLEEP(2);\n",
+        "V0002__two_steps.sql": (
+            "START TRANSACTION;\nINSERT INTO widgets VALUES (1, 'one');\nCOMMIT;\n"
+            "ALTER TABLE no_such_table ADD COLUMN x INT;\n"
+        ),
     }
-    with app_db.connect(read_timeout=0.5) as conn, pytest.raises(MigrationFailed) as failed:
-        runner.migrate(conn, migration_set(files))
+    with app_db.connect() as conn, pytest.raises(MigrationFailed, match="Statements 1-3 of 4 are in effect"):
+        runner.migrate(conn, migration_set(files), open_session=app_db.connect)
+    assert app_db.query("SELECT status, statements_done FROM schema_migrations WHERE version = 2") == [
+        ("failed", 3)
+    ]
+    assert app_db.query("SELECT id FROM widgets") == [(1,)]
 
-    assert "Could not record the failure (the connection was lost)" in str(failed.value)
+
+@pytest.mark.mariadb
+def test_commit_and_chain_counts_what_it_committed_as_in_effect(app_db):
+    files = {
+        **{k: v for k, v in BASE.items() if k.startswith("V0001")},
+        "V0002__chained.sql": (
+            "START TRANSACTION;\nINSERT INTO widgets VALUES (1, 'one');\nCOMMIT AND CHAIN;\n"
+            "INSERT INTO widgets VALUES (2, 'two');\nINSERT INTO widgets VALUES (1, 'duplicate');\nCOMMIT;\n"
+        ),
+    }
+    with app_db.connect() as conn, pytest.raises(MigrationFailed, match="Statements 1-3 of 6 are in effect"):
+        runner.migrate(conn, migration_set(files), open_session=app_db.connect)
+    assert app_db.query("SELECT statements_done FROM schema_migrations WHERE version = 2") == [(3,)]
+    assert app_db.query("SELECT id FROM widgets") == [(1,)]  # the chained transaction was rolled back
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize(
+    ("opening", "opened_line", "in_effect"),
+    [
+        ("START TRANSACTION;\n", 2, "Statement 1 of 4 is in effect"),
+        # SET autocommit = 0 opens nothing by itself: the first INSERT opens the transaction.
+        ("SET autocommit = 0;\n", 3, "Statements 1-2 of 4 are in effect"),
+    ],
+    ids=["start-transaction", "autocommit-off"],
+)
+def test_a_migration_that_leaves_a_transaction_open_fails_and_is_not_reported_applied(
+    migrator_lambda, opening, opened_line, in_effect
+):
+    # GIVEN V0002 opens a transaction and never commits it
+    files = {
+        **{k: v for k, v in BASE.items() if k.startswith("V0001")},
+        "V0002__never_commits.sql": "".join(
+            [
+                "CREATE TABLE parts (id INT PRIMARY KEY);\n",
+                opening,
+                "INSERT INTO widgets VALUES (1, 'one');\nINSERT INTO parts VALUES (1);\n",
+            ]
+        ),
+    }
+    migrator_lambda.publish(files)
+
+    with pytest.raises(MigrationFailed) as failed:
+        migrator_lambda.run(load_event("migrator_migrate"))
+
+    message = str(failed.value)
+    assert f"(line {opened_line})" in message and "was still open after the last statement" in message
+    assert "Rule: a migration must commit every transaction it opens" in message
+    assert in_effect in message
+    db = migrator_lambda.db
+    assert db.history() == [(1, "applied"), (2, "failed")]
+    assert db.query("SELECT statements_done, failed_line FROM schema_migrations WHERE version = 2") == [
+        (opened_line - 1, opened_line)
+    ]
+    assert db.query("SELECT COUNT(*) FROM widgets") == [(0,)]
+    assert db.query("SELECT COUNT(*) FROM parts") == [(0,)]
+    assert migrator_lambda.published_version() == "1"  # V0002 was never published as applied
+
+
+@pytest.mark.mariadb
+def test_a_rollback_inside_a_migration_cannot_undo_its_record(app_db):
+    files = {
+        **{k: v for k, v in BASE.items() if k.startswith("V0001")},
+        "V0002__rolls_back.sql": (
+            "START TRANSACTION;\nINSERT INTO widgets VALUES (1, 'one');\nROLLBACK;\n"
+            "INSERT INTO widgets VALUES (2, 'two');\n"
+        ),
+    }
+    with app_db.connect() as conn:
+        result = runner.migrate(conn, migration_set(files), open_session=app_db.connect)
+    assert result["version"] == 2
+    assert app_db.query("SELECT status, statements_done FROM schema_migrations WHERE version = 2") == [
+        ("applied", 4)
+    ]
+    assert app_db.query("SELECT id FROM widgets") == [(2,)]
+
+
+@pytest.mark.mariadb
+def test_a_migration_that_switches_schema_is_refused_before_anything_runs(migrator_lambda):
+    db = migrator_lambda.db
+    files = {
+        **{k: v for k, v in BASE.items() if k.startswith("V0001")},
+        "V0002__elsewhere.sql": "CREATE TABLE parts (id INT);\nUSE mysql;\nCREATE TABLE x (id INT);\n",
+    }
+    # The operator's publish refuses it without a database ...
+    with pytest.raises(MigrationSetError, match=r"V0002__elsewhere.sql: line 2: 'USE mysql' switches"):
+        migration_set(files)
+    # ... and so does the migrator, for a set published by other means.
+    migrator_lambda.publish(BASE)
+    bucket, prefix = migrator_lambda.settings.bucket, migrator_lambda.settings.prefix
+    manifest = json.loads(
+        migrator_lambda.s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read()
+    )
+    body = files["V0002__elsewhere.sql"].encode()
+    put = migrator_lambda.s3.put_object(Bucket=bucket, Key=f"{prefix}V0002__elsewhere.sql", Body=body)
+    manifest["migrations"] = [
+        manifest["migrations"][0],
+        {
+            "version": 2,
+            "description": "elsewhere",
+            "filename": "V0002__elsewhere.sql",
+            "sha256": sha256_hex(body),
+            "s3_version_id": put["VersionId"],
+        },
+    ]
+    migrator_lambda.s3.put_object(Bucket=bucket, Key=f"{prefix}manifest.json", Body=json.dumps(manifest))
+
+    with pytest.raises(MigrationSetError, match=r"V0002__elsewhere.sql: line 2: 'USE mysql' switches"):
+        migrator_lambda.run(load_event("migrator_migrate"))
+
+    assert db.history() == []  # nothing ran, no record is stuck
+    assert db.tables() == set()
+
+
+@pytest.mark.mariadb
+def test_a_bookkeeping_write_that_fails_is_a_named_error_and_leaves_a_blocking_record(app_db):
+    # GIVEN the server refuses to mark V0002 applied (a trigger the test adds as root)
+    with app_db.connect() as conn:
+        runner.migrate(conn, migration_set(BASE), target_version=1, open_session=app_db.connect)
+    with app_db.server.connect(database=app_db.database, autocommit=True) as root, root.cursor() as cur:
+        cur.execute(
+            "CREATE TRIGGER refuse_applied BEFORE UPDATE ON schema_migrations FOR EACH ROW "
+            "BEGIN IF NEW.status = 'applied' AND NEW.version = 2 THEN "
+            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by test'; END IF; END"
+        )
+
+    with app_db.connect() as conn, pytest.raises(BookkeepingFailed) as failed:
+        runner.migrate(conn, migration_set(BASE), open_session=app_db.connect)
+
+    assert str(failed.value) == (
+        "V0002__seed_widgets.sql: could not record it as applied after all 2 of its statements ran "
+        "(MySQL error 1644: refused by test); its 'running' record blocks further runs until repaired"
+    )
     assert app_db.history() == [(1, "applied"), (2, "running")]
+    assert app_db.query("SELECT statements_done FROM schema_migrations WHERE version = 2") == [(2,)]
+    assert "gadgets" not in app_db.tables()  # V0003 did not run
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("action", ["status", "migrate", "dry_run", "repair"])
+def test_a_dead_connection_is_reported_as_a_named_error_not_a_driver_error(app_db, action):
+    conn = app_db.connect()
+    conn.close()
+    calls = {
+        "status": lambda: runner.status(conn, migration_set(BASE)),
+        "migrate": lambda: runner.migrate(conn, migration_set(BASE), open_session=app_db.connect),
+        "dry_run": lambda: runner.migrate(
+            conn, migration_set(BASE), dry_run=True, open_session=app_db.connect
+        ),
+        "repair": lambda: runner.repair(conn, 1),
+    }
+    with pytest.raises(
+        BookkeepingFailed, match=r"could not read (the connection's current database|schema_migrations)"
+    ):
+        calls[action]()
+
+
+@pytest.mark.mariadb
+def test_a_session_that_cannot_be_opened_is_a_named_error_and_records_nothing(app_db):
+    def refused() -> pymysql.Connection:
+        return app_db.server.connect(user="nobody", password="wrong")
+
+    with (
+        app_db.connect() as conn,
+        pytest.raises(BookkeepingFailed, match=r"V0001__create_widgets.sql: could not open the session"),
+    ):
+        runner.migrate(conn, migration_set(BASE), open_session=refused)
+    assert app_db.history() == []
 
 
 @pytest.mark.mariadb
 def test_an_interrupted_run_blocks_until_repaired(app_db):
     # GIVEN a run that died mid-migration (the Lambda was stopped): its record says 'running'
     with app_db.connect() as conn:
-        runner.migrate(conn, migration_set(BASE), target_version=1)
+        runner.migrate(conn, migration_set(BASE), target_version=1, open_session=app_db.connect)
     app_db.query(
         "INSERT INTO schema_migrations (version, description, filename, sha256, status, statements_total, "
         "statements_done, applied_by, started_at) VALUES (2, 'seed_widgets', 'V0002__seed_widgets.sql', %s, "
@@ -406,9 +755,11 @@ def test_an_interrupted_run_blocks_until_repaired(app_db):
     )
     with app_db.connect() as conn:
         with pytest.raises(
-            MigrationBlocked, match=r"V0002__seed_widgets.sql was interrupted at statement 2 of 2"
+            MigrationBlocked,
+            match=r"V0002__seed_widgets.sql was interrupted \(run started .* by migrator/req-1 never "
+            r"finished\): statement 1 of 2 is in effect; the run stopped before recording what came after",
         ):
-            runner.migrate(conn, migration_set(BASE))
+            runner.migrate(conn, migration_set(BASE), open_session=app_db.connect)
         status = runner.status(conn, migration_set(BASE))
     assert status["blocked_by"]["status"] == "running"
     assert status["problems"][0].startswith("MigrationBlocked: V0002__seed_widgets.sql was interrupted")
@@ -417,7 +768,7 @@ def test_an_interrupted_run_blocks_until_repaired(app_db):
 @pytest.mark.mariadb
 def test_status_reports_applied_pending_and_drift_without_changing_anything(app_db):
     with app_db.connect() as conn:
-        runner.migrate(conn, migration_set(BASE), target_version=1)
+        runner.migrate(conn, migration_set(BASE), target_version=1, open_session=app_db.connect)
         edited = {**BASE, "V0001__create_widgets.sql": "CREATE TABLE widgets (id BIGINT PRIMARY KEY);\n"}
         clean = runner.status(conn, migration_set(BASE))
         drifted = runner.status(conn, migration_set(edited))
@@ -433,7 +784,7 @@ def test_status_reports_applied_pending_and_drift_without_changing_anything(app_
 def test_a_database_without_bookkeeping_is_reported_as_not_bootstrapped(app_db):
     app_db.query("DROP TABLE schema_migrations")
     with app_db.connect() as conn, pytest.raises(NotBootstrapped, match=r"schema_migrations does not exist"):
-        runner.migrate(conn, migration_set(BASE))
+        runner.migrate(conn, migration_set(BASE), open_session=app_db.connect)
 
 
 # --- Two migrators at once ------------------------------------------------------------------
@@ -449,12 +800,18 @@ def wait_for(condition: Callable[[], bool], what: str, limit: float = 15.0) -> N
 
 
 def gated_migrations(gate: str) -> MigrationSet:
-    """V0002 stops at a lock the test holds, so the first run is provably mid-migration."""
+    """V0002 stops at a lock the test holds, so the first run is provably mid-migration.
+
+    Before that it releases every lock its own session holds, which must not free the
+    migration lock for a second run.
+    """
     return migration_set(
         {
             **{k: v for k, v in BASE.items() if k.startswith("V0001")},
             "V0002__wait_at_gate.sql": (
                 "CREATE TABLE runs (id INT AUTO_INCREMENT PRIMARY KEY);\n"
+                # The migration lock belongs to the bookkeeping session: this releases nothing of it.
+                "DO RELEASE_ALL_LOCKS();\n"
                 f"DO GET_LOCK('{gate}', 30);\n"
                 f"DO RELEASE_LOCK('{gate}');\n"
                 "INSERT INTO runs () VALUES ();\n"
@@ -469,7 +826,9 @@ def run_in_thread(
     def target() -> None:
         try:
             with db.connect() as conn:
-                results[key] = runner.migrate(conn, migrations, lock_timeout=lock_timeout, applied_by=key)
+                results[key] = runner.migrate(
+                    conn, migrations, lock_timeout=lock_timeout, applied_by=key, open_session=db.connect
+                )
         except Exception as exc:
             results[key] = exc
 
@@ -489,7 +848,7 @@ def test_a_second_migrator_reports_the_lock_and_applies_nothing_while_the_first_
         wait_for(lambda: (2, "running") in app_db.history(), "the first run to be inside V0002")
 
         with app_db.connect() as conn, pytest.raises(LockNotAcquired) as refused:
-            runner.migrate(conn, migrations, lock_timeout=0.2)
+            runner.migrate(conn, migrations, lock_timeout=0.2, open_session=app_db.connect)
         holder.cursor().execute("DO RELEASE_LOCK(%s)", (gate,))
         first.join(20)
 
@@ -631,6 +990,16 @@ def test_migrate_pulls_the_published_set_applies_it_and_publishes_the_version_to
     assert result["published"]["source"] == "repository"
     assert migrator_lambda.db.history() == [(1, "applied"), (2, "applied"), (3, "applied")]
     assert migrator_lambda.published_version() == "3"
+
+
+@pytest.mark.mariadb
+def test_migration_statements_run_on_a_session_with_the_ddl_lock_wait(migrator_lambda):
+    # GIVEN a migration that keeps the lock_wait_timeout of the session it runs on
+    migrator_lambda.publish(
+        {"V0001__keep_setting.sql": "CREATE TABLE seen AS SELECT @@SESSION.lock_wait_timeout AS v;\n"}
+    )
+    migrator_lambda.run(load_event("migrator_migrate"))
+    assert migrator_lambda.db.query("SELECT v FROM seen") == [(migrator_lambda.settings.ddl_lock_wait,)]
 
 
 @pytest.mark.mariadb

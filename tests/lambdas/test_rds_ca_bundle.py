@@ -14,8 +14,9 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from lambda_src.common.db import RDS_CA_BUNDLE
+from tests.support.paths import ROOT
 
-ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
+ENVIRONMENTS = ROOT / "environments"
 # The day the bundle was last refreshed; every certificate must outlive it by a wide margin.
 REVIEWED = datetime(2026, 12, 2, tzinfo=UTC)
 MIN_YEARS_LEFT = 30
