@@ -174,7 +174,7 @@ class AuroraCluster(pulumi.ComponentResource):
         # global cluster (terraform-provider-aws rds_global_cluster docs). The master password is
         # write-only and its rotation belongs to Secrets Manager, so it is never diffed either.
         ignore = (
-            ["globalClusterIdentifier", "replicationSourceIdentifier", "engineVersion"]
+            ["globalClusterIdentifier", "replicationSourceIdentifier", "sourceRegion", "engineVersion"]
             if member_of_global
             else []
         )

@@ -33,12 +33,9 @@ class RegionalAlarmsArgs:
     """Prefix of alarm and topic names. Required."""
     kms_key_arn: pulumi.Input[str]
     """Key encrypting the topic. Required."""
-    is_primary: bool
-    """The primary notifies when it stops being a healthy writer; a secondary only when it becomes one."""
-    is_secondary: bool
-    """Adds the replication-lag alarm (lag metrics exist only in secondary regions)."""
-    primary_region: str
-    """SourceRegion dimension of the lag metrics. Required."""
+    source_regions: Sequence[str]
+    """Every other region of the global database: wherever the writer may be, the source of this
+    cluster's lag metrics. Empty for a regional cluster (no lag alarm). Required."""
     engine_version: str
     """Chooses AuroraGlobalDBRPOLag (3.04+) or AuroraGlobalDBReplicationLag. Required."""
     period_seconds: int = 60
@@ -117,9 +114,10 @@ class RegionalAlarms(pulumi.ComponentResource):
             threshold=1,
             comparison_operator="LessThanThreshold",
             treat_missing_data="breaching",
-            # A secondary is a reader by design: its alarm stays in ALARM, and notifying about
-            # that would be noise. Its OK transition (it became the writer) is news.
-            alarm_actions=topic if args.is_primary else [],
+            # The same in every region, wherever the writer is: a transition is news either way
+            # (OK: this region became the writer; ALARM: it stopped being one). A reader's alarm
+            # enters ALARM once, when it is created, and stays there.
+            alarm_actions=topic,
             ok_actions=topic,
         )
         alarm(
@@ -137,26 +135,46 @@ class RegionalAlarms(pulumi.ComponentResource):
             alarm_actions=topic,
             ok_actions=topic,
         )
-        if args.is_secondary:
-            # Published only in the secondary's region, on the secondary cluster (AWS_FACTS.md);
-            # RPO lag from Aurora MySQL 3.04 on.
+        if args.source_regions:
+            # Lag metrics are published only where the cluster is a secondary, on the cluster,
+            # with SourceRegion = the writer's region (AWS_FACTS.md). The writer may be in any
+            # other region, so the alarm reads every possible source and takes the largest;
+            # where this cluster is the writer no series has data, and missing data neither
+            # alarms nor pages. RPO lag from Aurora MySQL 3.04 on.
             metric = (
                 "AuroraGlobalDBRPOLag"
                 if engine_publishes_rpo_lag(args.engine_version)
                 else "AuroraGlobalDBReplicationLag"
             )
+            sources = [
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id=f"from{index}",
+                    label=f"{metric} from {source}",
+                    return_data=False,
+                    metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                        namespace="AWS/RDS",
+                        metric_name=metric,
+                        dimensions={**rds_dims, "SourceRegion": source},
+                        period=60,
+                        stat="Maximum",
+                    ),
+                )
+                for index, source in enumerate(args.source_regions)
+            ]
             alarm(
                 "replication-lag",
-                alarm_description=f"{metric} of {args.cluster_identifier} above {args.lag_threshold_ms} ms",
-                namespace="AWS/RDS",
-                metric_name=metric,
-                dimensions={**rds_dims, "SourceRegion": args.primary_region},
-                statistic="Maximum",
-                period=60,
+                alarm_description=f"{metric} of {args.cluster_identifier} above {args.lag_threshold_ms} ms, "
+                f"from whichever region is the writer",
+                metric_queries=[
+                    *sources,
+                    aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                        id="lag", expression="MAX(METRICS())", label=f"largest {metric}", return_data=True
+                    ),
+                ],
                 evaluation_periods=3,
                 threshold=args.lag_threshold_ms,
                 comparison_operator="GreaterThanThreshold",
-                treat_missing_data="missing",
+                treat_missing_data="notBreaching",
                 alarm_actions=topic,
                 ok_actions=topic,
             )

@@ -159,5 +159,5 @@ def failover(
     else:
         typer.echo(timeline.render_text())
         typer.echo(
-            f"The writer is now in {to}. Next: the post-failover procedure in README.md ('After a failover')."
+            f"The writer is now in {to}. Nothing to change afterwards (README.md, 'After a failover')."
         )

@@ -480,20 +480,12 @@ def _failover_warnings(view: GlobalClusterView, target_region: str, lag: LagRead
 
 def _dns_and_file_notes(env: Environment, target_region: str) -> list[str]:
     notes = []
-    dns_regions = (
-        (env.primary_region, env.secondary_regions[0]) if env.secondary_regions else (env.primary_region,)
-    )
-    if target_region not in dns_regions:
-        notes.append(
-            f"{writer_name(env.dns.zone_name)} fails over only between {' and '.join(dns_regions)}: it will "
-            f"not point at {target_region}; clients must use the global writer endpoint until the "
-            "post-failover procedure (README, 'After a failover') is done."
-        )
     if target_region != env.primary_region:
         notes.append(
-            f"Afterwards environments/{env.name}.yaml (primary_region: {env.primary_region}) no longer "
-            "matches: `infra up`/`preview` stop until the post-failover procedure (README, 'After a "
-            "failover') is done."
+            f"Afterwards the writer is away from its home region {env.primary_region}: nothing to change "
+            f"(environments/{env.name}.yaml stays as it is, `infra up` has nothing to do); "
+            f"{writer_name(env.dns.zone_name)} moves to {target_region} by itself. Fail back with "
+            f"`infra failover --env {env.name} --to {env.primary_region}` when you want to."
         )
     return notes
 
@@ -556,11 +548,9 @@ class Timeline:
             )
         if self.outcome == "verified" and self.target_region != self.file_primary_region:
             lines.append(
-                f"Next: environments/{self.env_name}.yaml still says primary_region: "
-                f"{self.file_primary_region}. Follow README 'After a failover': set primary_region: "
-                f"{self.target_region}, list {self.file_primary_region} under secondary_regions, then run "
-                "`infra preview` and `infra up` (this also moves the replication-lag alarms to the new "
-                "secondary)."
+                f"The writer is away from its home region {self.file_primary_region}: nothing to change "
+                f"(README, 'After a failover'). Fail back with `infra failover --env {self.env_name} "
+                f"--to {self.file_primary_region}` when you want to."
             )
         return "\n".join(lines)
 

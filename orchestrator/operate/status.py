@@ -81,6 +81,10 @@ class DnsRecord:
     health_source: str | None = None
     """route53 (GetHealthCheckStatus) | alarm (writer-health alarm state, fallback) | None."""
     health_detail: str | None = None
+    name: str | None = None
+    """The record's DNS name: the writer name, or a deeper pair of its failover chain."""
+    alias_of: str | None = None
+    """For an alias record: the name it points at (evaluated for its target's health)."""
 
 
 @dataclass
@@ -120,6 +124,7 @@ class EnvironmentStatus:
     def to_json(self) -> dict[str, Any]:
         document = _jsonable(self)
         document["ok"] = self.ok
+        document["home_region"] = self.file_primary_region
         for region, status in zip(document["regions"], self.regions, strict=True):
             region["unreachable"] = status.unreachable
         return document
@@ -203,11 +208,9 @@ def _collect_region(
         status.alarms = [_mark_expected(a, status.live_role) for a in alarms]
         present = {a.suffix for a in alarms}
         expected = list(BASE_ALARM_SUFFIXES)
-        if status.live_role == "secondary":
+        if env.is_global:  # every region has one, whichever is the writer (components/monitoring.py)
             expected.append(LAG_ALARM_SUFFIX)
         status.missing_alarms = [s for s in expected if s not in present]
-        if status.live_role == "writer" and LAG_ALARM_SUFFIX in present:
-            status.stale_alarms = [f"{alarm_prefix(env, region)}{LAG_ALARM_SUFFIX}"]
     return status
 
 
@@ -396,25 +399,76 @@ def _read_dns(route53: Any, env: Environment, status: EnvironmentStatus, dns: Dn
         for r in status.regions
         if r.cluster and r.cluster.endpoint
     }
-    for record_set in sets:
-        values = [str(v["Value"]) for v in record_set.get("ResourceRecords", [])]
-        target = values[0] if values else str(record_set.get("AliasTarget", {}).get("DNSName", ""))
-        set_id = record_set.get("SetIdentifier")
-        region = endpoint_region.get(_normalise_host(target))
-        if region is None and set_id:
-            region = next((r for r in env.regions if str(set_id).endswith(f"-writer-{r}")), None)
-        dns.records.append(
-            DnsRecord(
-                failover=record_set.get("Failover"),
-                set_identifier=set_id,
-                target=target,
-                region=region,
-                health_check_id=record_set.get("HealthCheckId"),
-            )
+    # The writer name is a failover chain (components/programs_dns.py): follow its aliases.
+    dns.answering = _answer_of(route53, env, dns, record_fqdn, by_region, endpoint_region, depth=0, sets=sets)
+    writer = by_region.get(status.writer_region or "")
+    dns.writer_endpoint = writer.cluster.endpoint if writer and writer.cluster else None
+    if dns.answering is not None and dns.writer_endpoint is not None:
+        dns.answers_with_writer = _normalise_host(dns.answering.target) == _normalise_host(
+            dns.writer_endpoint
+        )
+    if dns.answering is not None and dns.answering.region is None and dns.answering.health_check_id is None:
+        dns.notes.append(
+            f"no region claims the writer alone: {dns.record_name} answers with its fallback, "
+            f"{dns.answering.target} (Aurora's global writer endpoint, which follows the writer itself)"
         )
 
-    for record in dns.records:
-        if record.failover is None or record.health_check_id is None:
+
+_MAX_CHAIN = 12  # one pair per region of the largest global database, and a margin
+
+
+def _answer_of(
+    route53: Any,
+    env: Environment,
+    dns: DnsStatus,
+    record_fqdn: str,
+    by_region: Mapping[str, RegionStatus],
+    endpoint_region: Mapping[str | None, str],
+    depth: int,
+    sets: list[Mapping[str, Any]] | None = None,
+) -> DnsRecord | None:
+    """The record ``record_fqdn`` answers with, following failover aliases down the chain."""
+    if depth > _MAX_CHAIN:
+        dns.notes.append(f"{record_fqdn} is more than {_MAX_CHAIN} aliases deep: not followed further")
+        return None
+    level: list[DnsRecord] = []
+    for record_set in sets if sets is not None else _record_sets(route53, str(dns.zone_id), record_fqdn):
+        values = [str(v["Value"]) for v in record_set.get("ResourceRecords", [])]
+        alias = record_set.get("AliasTarget") or {}
+        target = values[0] if values else str(alias.get("DNSName", "")).rstrip(".")
+        set_id = record_set.get("SetIdentifier")
+        region = endpoint_region.get(_normalise_host(target)) if values else None
+        if region is None and set_id and values:
+            region = next((r for r in env.regions if str(set_id).endswith(f"-writer-{r}")), None)
+        record = DnsRecord(
+            failover=record_set.get("Failover"),
+            set_identifier=set_id,
+            target=target,
+            region=region,
+            health_check_id=record_set.get("HealthCheckId"),
+            name=record_fqdn.rstrip("."),
+            alias_of=target if alias else None,
+        )
+        level.append(record)
+        dns.records.append(record)
+
+    below: dict[int, DnsRecord | None] = {}
+    for record in level:
+        if record.alias_of is not None:
+            # Evaluate target health: healthy when the target name has a healthy record.
+            deeper = _answer_of(
+                route53, env, dns, record.alias_of + ".", by_region, endpoint_region, depth + 1
+            )
+            below[id(record)] = deeper
+            record.healthy = None if deeper is None else deeper.healthy is not False
+            record.health_source = "alias"
+            record.health_detail = f"alias of {record.alias_of}"
+            continue
+        if record.health_check_id is None:
+            if record.failover is not None:
+                record.healthy, record.health_detail = True, "no health check: always healthy"
+            continue
+        if record.failover is None:
             continue
         try:
             observations = route53.get_health_check_status(HealthCheckId=record.health_check_id)
@@ -434,19 +488,10 @@ def _read_dns(route53: Any, env: Environment, status: EnvironmentStatus, dns: Dn
                     f"{record.health_detail + '; ' if record.health_detail else ''}{detail}"
                 )
 
-    dns.answering = answering_record(dns.records)
-    writer = by_region.get(status.writer_region or "")
-    dns.writer_endpoint = writer.cluster.endpoint if writer and writer.cluster else None
-    if dns.answering is not None and dns.writer_endpoint is not None:
-        dns.answers_with_writer = _normalise_host(dns.answering.target) == _normalise_host(
-            dns.writer_endpoint
-        )
-    if status.writer_region and status.writer_region not in {r.region for r in dns.records}:
-        dns.notes.append(
-            f"no {dns.record_name} record points at {status.writer_region}: Route 53 failover records "
-            f"cover only {', '.join(r.region or r.target for r in dns.records)}; clients must use the global "
-            "writer endpoint until the post-failover procedure (README, 'After a failover') is done"
-        )
+    answer = answering_record(level)
+    if answer is not None and answer.alias_of is not None:
+        return below.get(id(answer))
+    return answer
 
 
 def _record_sets(route53: Any, zone_id: str, record_fqdn: str) -> list[Mapping[str, Any]]:
@@ -497,12 +542,7 @@ def _problems(env: Environment, status: EnvironmentStatus) -> list[str]:
             )
         if view.writer is None and not view.busy:
             problems.append(f"global cluster {view.identifier} has no single writer member")
-    if status.writer_matches_file is False:
-        problems.append(
-            f"the writer is in {status.writer_region}, but environments/{env.name}.yaml says primary_region: "
-            f"{env.primary_region}; `infra up` will refuse until the post-failover procedure "
-            "(README, 'After a failover') is done"
-        )
+    # A writer away from its home region is not a problem: ownership stays home (DESIGN.md 4b).
     threshold = env.monitoring.replication_lag_threshold_ms
     for region in status.regions:
         if region.unreachable:
@@ -541,11 +581,6 @@ def _problems(env: Environment, status: EnvironmentStatus) -> list[str]:
                 problems.append(f"{region.region}: alarm {alarm.name} is {alarm.state}")
         for suffix in region.missing_alarms:
             problems.append(f"{region.region}: alarm {alarm_prefix(env, region.region)}{suffix} is missing")
-        for name in region.stale_alarms:
-            problems.append(
-                f"{region.region}: {name} watches the writer, which publishes no lag metrics; "
-                "move it to the new secondary (README, 'After a failover')"
-            )
     dns = status.dns
     if dns is not None:
         if dns.error:
@@ -590,10 +625,12 @@ def _render_status(status: EnvironmentStatus) -> str:
         lines.append("Writer: unknown")
     else:
         verdict = (
-            "matches the environment file"
+            "in its home region"
             if status.writer_matches_file
-            else f"environment file says {status.file_primary_region}: MOVED"
+            else f"away from home, nothing to change; fail back with `infra failover --env {status.env} "
+            f"--to {status.file_primary_region}` when you want to"
         )
+        lines.append(f"Home region: {status.file_primary_region} (owns the global cluster, secrets and keys)")
         lines.append(f"Writer: {status.writer_region} ({verdict})")
     lines.append("Regions:")
     for region in status.regions:

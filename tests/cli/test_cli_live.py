@@ -60,12 +60,14 @@ def test_status_of_a_healthy_environment_exits_0_and_shows_the_writer(aws: AwsFa
     assert doc["stacks"][0]["exists"] is False  # nothing deployed in this (in-process) backend
 
 
-def test_status_after_a_failover_exits_1_and_names_the_problem(aws: AwsFakes, env_file: Path) -> None:
+def test_status_after_a_failover_exits_0_and_shows_home_and_writer_apart(
+    aws: AwsFakes, env_file: Path
+) -> None:
     healthy_deployment(aws, datetime.now(UTC), writer="us-west-2")
     stub_dns(aws, health={"us-east-1": UNHEALTHY, "us-west-2": HEALTHY})
     result = runner.invoke(cli.app, ["status", "--env-file", str(env_file)])
-    assert result.exit_code == 1
-    assert "us-west-2" in result.stdout
+    assert result.exit_code == 0, result.stdout
+    assert "Home region: us-east-1" in result.stdout and "Writer: us-west-2 (away from home" in result.stdout
 
 
 def test_unplanned_failover_without_allow_data_loss_is_refused_and_calls_nothing(

@@ -113,8 +113,8 @@ def test_switchover_plan_passes_every_check_and_calls_the_writers_region(aws: Aw
     }
     assert result.lag is not None and result.lag.value_ms == 150.0
     assert result.check("engine_versions_match").message == "every member runs 8.0.mysql_aurora.3.10.3"
-    # AND the operator is told the file will no longer match
-    assert any("no longer matches" in w for w in result.warnings)
+    # AND the operator is told there is nothing to change afterwards, and how to fail back
+    assert any("nothing to change" in w and "--to us-east-1" in w for w in result.warnings)
     document = json.loads(json.dumps(result.to_json()))
     assert document["api"] == {
         "call": "switchover_global_cluster",
@@ -330,7 +330,7 @@ def test_switchover_calls_the_api_in_the_writers_region_waits_and_verifies(aws: 
     assert document["outcome"] == "verified" and document["events"][0]["at"] == "2026-03-01T12:00:00+00:00"
     text = timeline.render_text()
     assert "switchover of prod-aurora-global to us-west-2: verified after 1m15s" in text
-    assert "+1m15s" in text and "Next: environments/prod.yaml still says primary_region: us-east-1" in text
+    assert "+1m15s" in text and "away from its home region us-east-1: nothing to change" in text
 
 
 def test_unplanned_failover_with_allow_data_loss_is_called_in_the_targets_region(aws: AwsFakes) -> None:
@@ -467,13 +467,9 @@ def test_a_writer_that_moves_elsewhere_fails_verification(aws: AwsFakes) -> None
     assert f"expected {cluster_arn(WEST)} to be the only writer, found {cluster_arn(EU)}" in str(raised.value)
 
 
-def test_promoting_a_region_outside_the_dns_pair_warns_that_the_writer_name_will_not_follow(
-    aws: AwsFakes,
-) -> None:
+def test_promoting_any_region_says_the_writer_name_follows_it(aws: AwsFakes) -> None:
     given_live_state(aws, target=EU)
     result = plan(aws, EU)
     assert result.allowed
-    assert any(
-        w.startswith("writer.prod.db.internal fails over only between us-east-1 and us-west-2")
-        for w in result.warnings
-    )
+    assert any("writer.prod.db.internal moves to eu-west-1 by itself" in w for w in result.warnings)
+    assert not any("fails over only between" in w for w in result.warnings)

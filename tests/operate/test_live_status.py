@@ -26,6 +26,7 @@ from orchestrator.operate.status import DnsRecord, answering_record, collect_sta
 from tests.support.live_aws import (
     ACCOUNT,
     EU,
+    GLOBAL_ENDPOINT,
     GLOBAL_ID,
     HEALTHY,
     PRIMARY,
@@ -46,6 +47,7 @@ from tests.support.live_aws import (
     put_alarms,
     put_lag,
     stub_dns,
+    stub_dns_chain,
 )
 
 
@@ -97,13 +99,14 @@ def test_healthy_global_database_reports_writer_lag_alarms_and_dns_answering_wit
     assert {a.suffix: a.state for a in by_region[PRIMARY].alarms} == {
         "writer-health": "OK",
         "unreachable": "OK",
+        "replication-lag": "OK",  # in every region: no data where the cluster is the writer
         "cpu": "OK",
         "freeable-memory": "OK",
         "connections": "OK",
     }
     west_writer_alarm = next(a for a in by_region[WEST].alarms if a.suffix == "writer-health")
     assert west_writer_alarm.state == "ALARM" and west_writer_alarm.expected
-    assert by_region[WEST].missing_alarms == [] and by_region[PRIMARY].stale_alarms == []
+    assert by_region[WEST].missing_alarms == [] and by_region[PRIMARY].missing_alarms == []
     # AND DNS answers with the PRIMARY record, which is the writer's endpoint
     assert status.dns is not None and status.dns.error is None
     assert status.dns.answering is not None and status.dns.answering.failover == "PRIMARY"
@@ -118,7 +121,7 @@ def test_healthy_global_database_reports_writer_lag_alarms_and_dns_answering_wit
     assert document["regions"][1]["replication_lag"]["value_ms"] == 120.0
     assert document["dns"]["answers_with_writer"] is True
     text = status.render_text()
-    assert "Writer: us-east-1 (matches the environment file)" in text
+    assert "Writer: us-east-1 (in its home region)" in text
     assert "replication lag 120 ms (AuroraGlobalDBRPOLag" in text
     assert "writer-health ALARM (expected on a reader)" in text
     assert "<- answering" in text and "No problems found." in text
@@ -144,7 +147,7 @@ def test_after_a_failover_the_writer_in_the_secondary_is_flagged_and_the_lag_ala
         put_alarms(
             cloudwatch,
             region,
-            lag_alarm=region != PRIMARY,
+            lag_alarm=True,
             states={} if region == WEST else {"writer-health": "ALARM"},
         )
         publish_health(cloudwatch, region, writer=region == WEST, at=now - timedelta(minutes=1))
@@ -170,42 +173,60 @@ def test_after_a_failover_the_writer_in_the_secondary_is_flagged_and_the_lag_ala
     # WHEN the status is collected
     status = collect_status(env, aws.session(), now=now)
 
-    # THEN the writer is us-west-2 and the mismatch with the file is a problem naming the procedure
+    # THEN the writer is us-west-2, away from home, and that alone is no problem
     assert status.writer_region == WEST and status.writer_matches_file is False
-    assert any("the writer is in us-west-2" in p and "After a failover" in p for p in status.problems)
+    assert not any("us-west-2" in p and "writer" in p for p in status.problems)
     by_region = {r.region: r for r in status.regions}
     assert (by_region[PRIMARY].file_role, by_region[PRIMARY].live_role) == ("primary", "secondary")
     # AND the old primary's lag is read with the new source region
     lag = by_region[PRIMARY].replication_lag
     assert lag is not None and (lag.value_ms, lag.source_region) == (80.0, WEST)
-    # AND the lag alarm is missing on the new secondary and stale on the new writer
-    assert by_region[PRIMARY].missing_alarms == ["replication-lag"]
-    assert by_region[WEST].stale_alarms == ["prod-aurora-usw2-replication-lag"]
-    assert any("prod-aurora-use1-replication-lag is missing" in p for p in status.problems)
+    # AND every region has its lag alarm, wherever the writer is: nothing is missing or out of place
+    assert all(r.missing_alarms == [] for r in status.regions)
     # AND DNS has failed over to the SECONDARY record, which is the new writer
     assert status.dns is not None and status.dns.answering is not None
     assert status.dns.answering.failover == "SECONDARY" and status.dns.answers_with_writer is True
-    assert "MOVED" in status.render_text()
+    text = status.render_text()
+    assert "Home region: us-east-1" in text and "Writer: us-west-2 (away from home, nothing to change" in text
+    assert status.to_json()["home_region"] == PRIMARY
     aws.assert_all_responses_used()
 
 
-def test_writer_outside_the_dns_failover_pair_means_dns_does_not_answer_with_the_writer(
-    aws: AwsFakes,
-) -> None:
-    # GIVEN the writer moved to eu-west-1, which the writer record's failover pair does not cover
+def test_a_writer_at_the_end_of_the_chain_is_what_the_writer_name_answers_with(aws: AwsFakes) -> None:
+    # GIVEN the writer moved to eu-west-1, the last region of the writer name's failover chain
     now = datetime.now(UTC)
     env = make_env()
     healthy_deployment(aws, now, writer=EU)
-    stub_dns(aws, health={PRIMARY: UNHEALTHY, WEST: UNHEALTHY})
+    stub_dns_chain(aws)
 
     status = collect_status(env, aws.session(), now=now)
 
-    # THEN Route 53 answers with the PRIMARY record (secondary unhealthy), not the writer
+    # THEN the chain is followed to its third pair, whose record is eu-west-1's endpoint
+    assert status.dns is not None and status.dns.error is None
+    assert status.dns.answering is not None and status.dns.answering.region == EU
+    assert status.dns.answering.name == "chain-3.writer.prod.db.internal"
+    assert status.dns.answers_with_writer is True
+    # AND the calculated checks' health came from the alarms (GetHealthCheckStatus can't report them)
+    home = next(r for r in status.dns.records if r.region == PRIMARY)
+    assert (home.healthy, home.health_source) == (False, "alarm")
+    assert not any(p.startswith("dns:") for p in status.problems)
+
+
+def test_no_region_claiming_the_writer_answers_with_the_global_endpoint_and_says_so(aws: AwsFakes) -> None:
+    # GIVEN every writer-health alarm in ALARM (no region accepts writes right now)
+    now = datetime.now(UTC)
+    env = make_env()
+    healthy_deployment(aws, now, writer=EU)
+    aws.read[("cloudwatch", EU)].set_alarm_state(
+        AlarmName="prod-aurora-euw1-writer-health", StateValue="ALARM", StateReason="test"
+    )
+    stub_dns_chain(aws)
+
+    status = collect_status(env, aws.session(), now=now)
+
     assert status.dns is not None and status.dns.answering is not None
-    assert status.dns.answering.region == PRIMARY
-    assert status.dns.answers_with_writer is False
-    assert any("dns: writer.prod.db.internal answers with" in p for p in status.problems)
-    assert any("no writer.prod.db.internal record points at eu-west-1" in n for n in status.dns.notes)
+    assert status.dns.answering.target == GLOBAL_ENDPOINT and status.dns.answering.region is None
+    assert any("no region claims the writer alone" in n for n in status.dns.notes)
 
 
 def test_a_region_whose_endpoints_fail_shows_as_unreachable_and_the_rest_is_reported(aws: AwsFakes) -> None:

@@ -342,7 +342,7 @@ def healthy_deployment(aws: AwsFakes, now: datetime, *, writer: str = PRIMARY) -
         put_alarms(
             cloudwatch,
             region,
-            lag_alarm=region != PRIMARY,
+            lag_alarm=True,
             states={} if region == writer else {"writer-health": "ALARM"},
         )
         publish_health(cloudwatch, region, writer=region == writer, at=now - timedelta(minutes=1))
@@ -391,3 +391,72 @@ def given_live_state(
             at=datetime.now(UTC) - timedelta(minutes=1),
             metric="AuroraGlobalDBRPOLag",
         )
+
+
+def stub_dns_chain(aws: AwsFakes) -> Any:
+    """Route 53 as the DNS stack deploys the writer name: a failover chain over the three regions,
+    each region's record on a CALCULATED check (which GetHealthCheckStatus does not report: the
+    status falls back on the alarms), ending in Aurora's global writer endpoint."""
+    route53 = aws.stub("route53", "us-east-1")
+    route53.add_response(
+        "list_hosted_zones_by_name",
+        {
+            "HostedZones": [
+                {
+                    "Id": f"/hostedzone/{ZONE_ID}",
+                    "Name": "prod.db.internal.",
+                    "CallerReference": "x",
+                    "Config": {"PrivateZone": True},
+                }
+            ],
+            "IsTruncated": False,
+            "MaxItems": "100",
+        },
+        {"DNSName": "prod.db.internal."},
+    )
+    chain = [PRIMARY, WEST, EU]
+    names = ["writer.prod.db.internal."] + [f"chain-{i}.writer.prod.db.internal." for i in (2, 3)]
+    for level, region in enumerate(chain):
+        primary = {
+            "Name": names[level],
+            "Type": "CNAME",
+            "SetIdentifier": f"prod-writer-{region}",
+            "Failover": "PRIMARY",
+            "TTL": 5,
+            "ResourceRecords": [{"Value": cluster_endpoint(region)}],
+            "HealthCheckId": f"hc-alone-{region}",
+        }
+        if level + 1 < len(chain):
+            secondary = {
+                "Name": names[level],
+                "Type": "CNAME",
+                "SetIdentifier": f"prod-writer-after-{region}",
+                "Failover": "SECONDARY",
+                "AliasTarget": {
+                    "HostedZoneId": ZONE_ID,
+                    "DNSName": names[level + 1],
+                    "EvaluateTargetHealth": True,
+                },
+            }
+        else:
+            secondary = {
+                "Name": names[level],
+                "Type": "CNAME",
+                "SetIdentifier": "prod-writer-global-endpoint",
+                "Failover": "SECONDARY",
+                "TTL": 5,
+                "ResourceRecords": [{"Value": GLOBAL_ENDPOINT}],
+            }
+        route53.add_response(
+            "list_resource_record_sets",
+            {"ResourceRecordSets": [primary, secondary], "IsTruncated": False, "MaxItems": "300"},
+            {"HostedZoneId": ZONE_ID, "StartRecordName": names[level], "StartRecordType": "CNAME"},
+        )
+        route53.add_client_error(
+            "get_health_check_status",
+            service_error_code="InvalidInput",
+            service_message="GetHealthCheckStatus doesn't support calculated health checks",
+            http_status_code=400,
+            expected_params={"HealthCheckId": f"hc-alone-{region}"},
+        )
+    return route53
