@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from model.excerpt import excerpt
+
 
 class RuleViolation(ValueError):
     """A value breaks an AWS (or product) rule. Carries what a person needs to fix it."""
@@ -31,7 +33,7 @@ class RuleViolation(ValueError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        text = f"{self.field}: {self.rule} (got {self.value!r}). Fix: {self.fix}"
+        text = f"{excerpt(self.field, 120).strip(chr(39))}: {self.rule} (got {excerpt(self.value)}). Fix: {self.fix}"
         if self.source:
             text += f" [source: {self.source}]"
         return text
@@ -202,9 +204,9 @@ def check_no_overlap(field: str, claims: Iterable[CidrClaim]) -> None:
                 raise RuleViolation(
                     field=field,
                     rule="VPC CIDR blocks must not overlap across the regions and environments "
-                    "of one organisation",
-                    value=f"{claim.environment}/{claim.region} {claim.cidr} ({claim.source}) overlaps "
-                    f"{other.environment}/{other.region} {other.cidr} ({other.source})",
+                    f"of one organisation: {claim.environment}/{claim.region} {claim.cidr} ({claim.source}) "
+                    f"overlaps {other.environment}/{other.region} {other.cidr} ({other.source})",
+                    value=claim.cidr,
                     fix="choose a block no other environment or region uses",
                 )
         checked.append((claim, network))
