@@ -69,15 +69,30 @@ def test_status_after_a_failover_exits_1_and_names_the_problem(aws: AwsFakes, en
 
 
 def test_unplanned_failover_without_allow_data_loss_is_refused_and_calls_nothing(
-    aws: AwsFakes, env_file: Path
+    aws: AwsFakes, env_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     given_live_state(aws, writer="us-east-1")
+    sessions: list[str] = []
+    monkeypatch.setattr(cli_common, "make_aws_session", lambda env, role_arn: sessions.append(env.name))
     result = runner.invoke(
         cli.app, ["failover", "--env-file", str(env_file), "--to", "us-west-2", "--unplanned"]
     )
     assert result.exit_code == 5
-    assert "data_loss_accepted" in result.stdout and "nothing was changed" in result.stderr
-    assert aws.action == {}  # no action client was even created
+    assert "--unplanned needs --allow-data-loss" in result.stderr
+    assert "nothing was changed" in result.stderr.lower()
+    assert sessions == [] and aws.action == {}  # refused before any credential was looked at
+
+
+def test_failover_to_a_region_outside_the_environment_is_refused_before_any_credential_check(
+    aws: AwsFakes, env_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions: list[str] = []
+    monkeypatch.setattr(cli_common, "make_aws_session", lambda env, role_arn: sessions.append(env.name))
+    result = runner.invoke(cli.app, ["failover", "--env-file", str(env_file), "--to", "ap-south-1", "--json"])
+    assert result.exit_code == 5
+    assert "--to ap-south-1: not a region of prod" in result.stderr
+    assert json.loads(result.stdout)["error"]["code"] == 5
+    assert sessions == []
 
 
 def test_failover_dry_run_checks_the_preconditions_only(aws: AwsFakes, env_file: Path) -> None:
