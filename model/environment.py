@@ -38,6 +38,8 @@ ENVIRONMENTS_DIR = PROJECT_ROOT / "environments"
 EPHEMERAL_DIR = PROJECT_ROOT / ".ephemeral"
 """Definitions written by `infra ephemeral up` (not checked in), so the same machine can name
 them in `status`/`destroy`; the definition also travels in the stacks' config."""
+APP_USERS: dict[str, str] = {"app": "app_rw", "readonly": "app_ro", "migrator": "app_migrator"}
+"""Roles of the application users bootstrap creates -> their MySQL user names (components.database_setup)."""
 DEFAULT_ENVIRONMENT = "dev"  # never prod (FC-004-9)
 PROJECT_NAME = "aurora-global"
 
@@ -146,25 +148,17 @@ class DatabaseSettings(_Model):
     (`infra db promote --from <env>` publishes exactly what that environment applied). Defaults
     to promotion."""
 
-    @field_validator("database_name", "master_username")
+    @field_validator("database_name")
     @classmethod
-    def _identifier(cls, value: str, info: Any) -> str:
-        if (
-            not value.isidentifier()
-            or not value.isascii()
-            or not value[:1].isalpha()
-            or len(value) > 16
-            or value.lower() in {"admin", "rdsadmin"}
-        ):
-            raise RuleViolation(
-                field=f"database.{info.field_name}",
-                rule="must be 1-16 ASCII letters, digits or underscores, start with a letter, and not be a "
-                "reserved name (admin, rdsadmin)",
-                value=value,
-                fix="use e.g. app or dbadmin",
-                source="RDS API Reference, CreateDBCluster MasterUsername / DatabaseName",
-            )
-        return value
+    def _database_name(cls, value: str) -> str:
+        return aws_rules.check_database_name("database.database_name", value)
+
+    @field_validator("master_username")
+    @classmethod
+    def _master_username(cls, value: str) -> str:
+        return aws_rules.check_master_username(
+            "database.master_username", value, application_users=APP_USERS.values()
+        )
 
     @field_validator("log_exports")
     @classmethod
@@ -227,6 +221,13 @@ class MonitoringSettings(_Model):
     """Retention of the Lambdas' log groups. Defaults to 30."""
     notification_emails: tuple[str, ...] = ()
     """E-mail addresses subscribed to each region's alarm topic. Defaults to none."""
+
+    @field_validator("notification_emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, address in enumerate(value):
+            aws_rules.check_email(f"monitoring.notification_emails[{index}]", address)
+        return value
 
 
 class DnsSettings(_Model):
@@ -391,11 +392,13 @@ class Environment(_Model):
                 value=value,
                 fix="name the budget owner",
             )
-        return value
+        return aws_rules.check_tag_value("cost_center", value)  # it is the CostCenter tag
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Environment:
         aws_rules.check_role_arn("deploy_role_arn", self.deploy_role_arn, self.account_id)
+        # Every resource carries base_tags() through the providers' default tags, plus its Name.
+        aws_rules.check_tags("tags", self.base_tags())
         aws_rules.check_secondary_regions("secondary_regions", self.primary_region, self.secondary_regions)
         self._check_network()
         self._check_database()
