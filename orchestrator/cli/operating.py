@@ -131,11 +131,14 @@ def failover(
     if not json_output:
         typer.echo(plan.render_text())
     if not plan.allowed or dry_run:
+        refusal = "refused by the failed preconditions above: nothing was changed."
         if json_output:
-            write_document({"plan": plan.to_json(), "timeline": None})
+            doc = {"plan": plan.to_json(), "timeline": None}
+            if not plan.allowed:
+                doc["error"] = {"code": EXIT_REFUSED, "kind": "refused", "message": refusal}
+            write_document(doc)
         if not plan.allowed:
-            err("Refused: nothing was changed.")
-            raise typer.Exit(code=EXIT_REFUSED)
+            fail(EXIT_REFUSED, refusal)
         return
     if unplanned:
         err("WARNING: stop all writes to the old primary first; fencing is best effort and writes within "

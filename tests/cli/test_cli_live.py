@@ -138,3 +138,17 @@ def test_switchover_with_yes_runs_and_prints_the_timeline(
     assert calls == [{"GlobalClusterIdentifier": "prod-aurora-global",
                       "TargetDbClusterIdentifier": "arn:aws:rds:us-west-2:123456789012:cluster:prod-aurora-usw2"}]  # fmt: skip
     assert "After a failover" in result.stdout
+
+
+def test_a_refused_switchover_under_json_carries_the_error_object(aws: AwsFakes, env_file: Path) -> None:
+    # GIVEN a target whose engine version differs from the writer's (a failed precondition)
+    given_live_state(aws, engines={"us-west-2": "8.0.mysql_aurora.3.04.0"})
+    result = runner.invoke(cli.app, ["failover", "--env-file", str(env_file), "--to", "us-west-2", "--json"])
+    assert result.exit_code == 5
+    doc = json.loads(result.stdout)  # one document: the plan and the error
+    assert doc["plan"]["allowed"] is False
+    assert doc["error"]["code"] == 5 and doc["error"]["kind"] == "refused"
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
+        "error: " + doc["error"]["message"]
+    ]
+    assert aws.action == {}
