@@ -24,17 +24,20 @@ from components.network import Network
 from components.providers import child_opts
 from components.tags import resource_tags
 from model import naming
+from model.environment import APP_USERS as _APP_USERS
 from model.environment import Environment
 from model.naming import migrations_bucket_name, migrations_prefix, version_parameter_name
 
-# Roles of the application users -> their MySQL user names.
-APP_USERS: dict[str, str] = {"app": "app_rw", "readonly": "app_ro", "migrator": "app_migrator"}
+# Roles of the application users -> their MySQL user names (the validator refuses them as master).
+APP_USERS: dict[str, str] = _APP_USERS
 
 
 class DatabaseSetup(pulumi.ComponentResource):
     migrator_function_name: pulumi.Output[str]
     migrations_bucket: pulumi.Output[str]
     user_secret_arns: dict[str, pulumi.Output[str]]
+    bootstrap_run: aws.lambda_.Invocation
+    """The bootstrap invocation: rotation schedules depend on it (components.lambdas)."""
 
     def __init__(
         self,
@@ -115,7 +118,7 @@ class DatabaseSetup(pulumi.ComponentResource):
         )
         # Runs during `up`, again only when its input changes (new code, users or database). A
         # failure fails the deployment with the database's own error message.
-        aws.lambda_.Invocation(
+        self.bootstrap_run = aws.lambda_.Invocation(
             f"{name}-bootstrap-run",
             function_name=bootstrap.function_name,
             input=pulumi.Output.json_dumps(
@@ -250,8 +253,8 @@ class DatabaseSetup(pulumi.ComponentResource):
                     "ENVIRONMENT": env.name,
                 },
                 timeout_seconds=900,
-                # Two migrators never interleave (GET_LOCK too); one at a time is also cheaper.
-                reserved_concurrency=1,
+                # Two migrators never interleave: the migrator holds GET_LOCK while it applies
+                # (no reserved concurrency, which low-quota accounts refuse: see LambdaFunctionArgs).
                 **in_vpc,
                 **common,
             ),

@@ -111,8 +111,11 @@ class LambdaFunctionArgs:
     """Invoke every N minutes through EventBridge. Defaults to None (no schedule)."""
     alarm_topic_arn: pulumi.Input[str] | None = None
     """Topic notified when the function reports errors. Defaults to None (no alarm)."""
-    reserved_concurrency: int | None = None
-    """Reserved concurrency (1 serialises invocations). Defaults to None."""
+    # No reserved concurrency, on purpose: AWS refuses to reserve any while fewer than 100 units
+    # of the account's regional concurrency would stay unreserved (AWS_FACTS.md, Lambda), so new
+    # or low-quota accounts could not deploy. Single flight comes from the code instead: the
+    # failover Lambda's DynamoDB lease (one conditional write), the migrator's GET_LOCK, and the
+    # health check's timeout (15 s) being shorter than its schedule (>= 1 min).
 
 
 class LambdaFunction(pulumi.ComponentResource):
@@ -186,7 +189,6 @@ class LambdaFunction(pulumi.ComponentResource):
             timeout=args.timeout_seconds,
             memory_size=args.memory_mb,
             kms_key_arn=args.kms_key_arn,
-            reserved_concurrent_executions=args.reserved_concurrency,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(args.environment))
             if args.environment
             else None,

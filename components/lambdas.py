@@ -116,8 +116,8 @@ class RegionalLambdas(pulumi.ComponentResource):
                 timeout_seconds=15,
                 memory_mb=256,
                 schedule_minutes=env.monitoring.health_check_minutes,
-                # One check at a time: a slow check must not pile up connections.
-                reserved_concurrency=1,
+                # One check at a time without reserved concurrency (see LambdaFunctionArgs): the
+                # timeout (15 s) is shorter than the schedule (>= 1 min), so checks never overlap.
                 **in_vpc,  # type: ignore[arg-type]
                 **common,  # type: ignore[arg-type]
             ),
@@ -126,6 +126,7 @@ class RegionalLambdas(pulumi.ComponentResource):
         )
 
         self.rotation: LambdaFunction | None = None
+        self._master_rotation: tuple[Any, list[pulumi.Resource]] = ("", [])
         if credentials is not None:
             rotation_name = naming.function_name(env.name, region, "rotation")
             replica_keys: list[Any] = list(ctx.config.get("secretsKmsReplicaArns", {}).values())
@@ -181,16 +182,9 @@ class RegionalLambdas(pulumi.ComponentResource):
                 source_arn=secret_arn,
                 opts=child_opts(self, provider),
             )
-            aws.secretsmanager.SecretRotation(
-                f"{name}-rotation-schedule",
-                secret_id=secret_arn,
-                rotation_lambda_arn=self.rotation.function_arn,
-                rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
-                    automatically_after_days=env.database.secret_rotation_days
-                ),
-                # The first rotation needs a writer to log in to: wait for the instances.
-                opts=child_opts(self, provider, depends_on=[permission, *cluster.instances, *secret_ready]),
-            )
+            # The master secret's schedule is created by schedule_rotation(), once the bootstrap
+            # invocation exists to depend on (see there).
+            self._master_rotation = (secret_arn, [permission, *cluster.instances, *secret_ready])
 
         self._aws_provider = provider
         self._component_name = name
@@ -288,7 +282,9 @@ class RegionalLambdas(pulumi.ComponentResource):
                     "DRY_RUN": "true" if env.failover.dry_run else "false",
                 },
                 timeout_seconds=120,
-                reserved_concurrency=1,
+                # Single flight is the DynamoDB lease (lambda_src/failover/lock.py: one conditional
+                # write covering lease and cooldown), not reserved concurrency, which low-quota
+                # accounts refuse (see LambdaFunctionArgs).
                 # The alarm notification arrives once; the schedule re-checks every minute.
                 schedule_minutes=1,
                 **common,
@@ -317,6 +313,29 @@ class RegionalLambdas(pulumi.ComponentResource):
                 opts=child_opts(self, provider),
             )
 
+    def schedule_rotation(self, *, after: Sequence[pulumi.Resource]) -> None:
+        """Schedule the master secret's rotation, once ``after`` (the bootstrap invocation) is done.
+
+        No rotation may start before bootstrap has finished: bootstrap reads the master password
+        once and creates the users whose secrets rotate. So every schedule (a) is created only
+        after the bootstrap invocation (``depends_on``: Pulumi creates it once the invocation has
+        returned successfully), and (b) has rotate_immediately=False, so creating it starts no
+        rotation (the provider's default would start one at once): the first rotation comes
+        ``secret_rotation_days`` later, long after bootstrap."""
+        assert self.rotation is not None, "rotation function exists only where the secret lives"
+        secret_arn, ready = self._master_rotation
+        aws.secretsmanager.SecretRotation(
+            f"{self._component_name}-rotation-schedule",
+            secret_id=secret_arn,
+            rotation_lambda_arn=self.rotation.function_arn,
+            rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
+                automatically_after_days=self._env.database.secret_rotation_days
+            ),
+            rotate_immediately=False,
+            # The first rotation needs a writer to log in to and bootstrap done (see above).
+            opts=child_opts(self, self._aws_provider, depends_on=[*ready, *after]),
+        )
+
     def rotate(
         self,
         role: str,
@@ -324,7 +343,10 @@ class RegionalLambdas(pulumi.ComponentResource):
         secrets_key_arn: pulumi.Input[str],
         ready: Sequence[pulumi.Resource],
     ) -> None:
-        """Rotate another database secret (an application user's) with the same rotation function."""
+        """Rotate another database secret (an application user's) with the same rotation function.
+
+        ``ready`` must include the bootstrap invocation, which creates the user: the schedule is
+        created after it and with rotate_immediately=False (see schedule_rotation)."""
         assert self.rotation is not None, "rotation function exists only where the secret lives"
         env = self._env
         grant = aws.iam.RolePolicy(
@@ -365,6 +387,7 @@ class RegionalLambdas(pulumi.ComponentResource):
             rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
                 automatically_after_days=env.database.secret_rotation_days
             ),
+            rotate_immediately=False,  # bootstrap creates the user; never rotate before it has
             opts=child_opts(self, self._aws_provider, depends_on=[grant, permission, *ready]),
         )
         del secrets_key_arn  # the rotation role already decrypts and encrypts with the secrets key

@@ -201,9 +201,14 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
             alarm_topic_arn=alarms.topic_arn,
             ready=[initial_version, *cluster.instances],
         )
+        # Rotations are scheduled only after bootstrap ran (components.lambdas.schedule_rotation).
+        lambdas.schedule_rotation(after=[setup.bootstrap_run])
         for user_role, user_secret in setup.user_secret_arns.items():
             lambdas.rotate(
-                user_role, user_secret, secrets_key.key_arn, [*setup.user_secret_versions, *cluster.instances]
+                user_role,
+                user_secret,
+                secrets_key.key_arn,
+                [*setup.user_secret_versions, *cluster.instances, setup.bootstrap_run],
             )
 
     outputs: dict[str, Any] = {

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from model.excerpt import excerpt
+
 
 class RuleViolation(ValueError):
     """A value breaks an AWS (or product) rule. Carries what a person needs to fix it."""
@@ -31,7 +33,7 @@ class RuleViolation(ValueError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        text = f"{self.field}: {self.rule} (got {self.value!r}). Fix: {self.fix}"
+        text = f"{excerpt(self.field, 120).strip(chr(39))}: {self.rule} (got {excerpt(self.value)}). Fix: {self.fix}"
         if self.source:
             text += f" [source: {self.source}]"
         return text
@@ -202,9 +204,9 @@ def check_no_overlap(field: str, claims: Iterable[CidrClaim]) -> None:
                 raise RuleViolation(
                     field=field,
                     rule="VPC CIDR blocks must not overlap across the regions and environments "
-                    "of one organisation",
-                    value=f"{claim.environment}/{claim.region} {claim.cidr} ({claim.source}) overlaps "
-                    f"{other.environment}/{other.region} {other.cidr} ({other.source})",
+                    f"of one organisation: {claim.environment}/{claim.region} {claim.cidr} ({claim.source}) "
+                    f"overlaps {other.environment}/{other.region} {other.cidr} ({other.source})",
+                    value=claim.cidr,
                     fix="choose a block no other environment or region uses",
                 )
         checked.append((claim, network))
@@ -682,3 +684,206 @@ def require_keys(field: str, mapping: Mapping[str, Any], keys: Iterable[str], *,
     for key in keys:
         if key not in mapping:
             raise RuleViolation(field=f"{field}.{key}", rule="is required", value=None, fix=fix)
+
+
+# --- Database and user names (what RDS and the bootstrap Lambda accept) ---------------------------
+
+# RDS API Reference, CreateDBCluster (checked 2026-12-02): MasterUsername "must be 1 to 16 letters
+# or numbers; first character must be a letter; can't be a reserved word for the chosen database
+# engine"; DatabaseName (Aurora MySQL) "1 to 64 alphanumeric characters, must begin with a letter,
+# subsequent characters letters, underscores or digits; can't be a word reserved by the engine".
+# The product keeps database names to 16 characters (they enter other names).
+_MASTER_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}$")
+_DATABASE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
+RDS_RESERVED_USERS = frozenset({"admin", "rdsadmin", "rdsrepladmin", "rdsproxyadmin"})
+"""Users RDS creates or the product refuses as master (RDS User Guide, MySQL master user)."""
+SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
+"""Mirrors lambda_src/bootstrap/bootstrap.py SYSTEM_SCHEMAS: bootstrap refuses these databases."""
+# MySQL 8.0 Reference Manual, "Keywords and Reserved Words" (the reserved ones, marked (R)).
+MYSQL_RESERVED_WORDS = frozenset(
+    """
+    accessible add all alter analyze and as asc asensitive before between bigint binary blob both by
+    call cascade case change char character check collate column condition constraint continue
+    convert create cross cube cume_dist current_date current_time current_timestamp current_user
+    cursor database databases day_hour day_microsecond day_minute day_second dec decimal declare
+    default delayed delete dense_rank desc describe deterministic distinct distinctrow div double
+    drop dual each else elseif empty enclosed escaped except exists exit explain false fetch
+    first_value float float4 float8 for force foreign from fulltext function generated get grant
+    group grouping groups having high_priority hour_microsecond hour_minute hour_second if ignore
+    in index infile inner inout insensitive insert int int1 int2 int3 int4 int8 integer intersect
+    interval into io_after_gtids io_before_gtids is iterate join json_table key keys kill lag
+    last_value lateral lead leading leave left like limit linear lines load localtime
+    localtimestamp lock long longblob longtext loop low_priority master_bind
+    master_ssl_verify_server_cert match maxvalue mediumblob mediumint mediumtext middleint
+    minute_microsecond minute_second mod modifies natural not no_write_to_binlog nth_value ntile
+    null numeric of on optimize optimizer_costs option optionally or order out outer outfile over
+    partition percent_rank precision primary procedure purge range rank read reads read_write real
+    recursive references regexp release rename repeat replace require resignal restrict return
+    revoke right rlike row rows row_number schema schemas second_microsecond select sensitive
+    separator set show signal smallint spatial specific sql sqlexception sqlstate sqlwarning
+    sql_big_result sql_calc_found_rows sql_small_result ssl starting stored straight_join system
+    table terminated then tinyblob tinyint tinytext to trailing trigger true undo union unique
+    unlock unsigned update usage use using utc_date utc_time utc_timestamp values varbinary varchar
+    varcharacter varying virtual when where while window with write xor year_month zerofill
+    """.split()  # noqa: SIM905 (a word list reads better as text)
+)
+RESERVED_WORDS_SOURCE = "MySQL 8.0 Reference Manual, Keywords and Reserved Words"
+
+
+def check_master_username(field: str, value: str, *, application_users: Iterable[str]) -> str:
+    users = sorted(application_users)
+    if not _MASTER_USERNAME.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="the master user name is 1-16 ASCII letters or digits and must start with a letter "
+            "(no underscores)",
+            value=value,
+            fix="use e.g. dbadmin",
+            source="RDS API Reference, CreateDBCluster MasterUsername",
+        )
+    if value.lower() in RDS_RESERVED_USERS or value.lower() in MYSQL_RESERVED_WORDS:
+        raise RuleViolation(
+            field=field,
+            rule="must not be a reserved name (admin, rdsadmin, rdsrepladmin, rdsproxyadmin) or a MySQL "
+            "reserved word",
+            value=value,
+            fix="use e.g. dbadmin",
+            source=f"RDS API Reference, CreateDBCluster MasterUsername; {RESERVED_WORDS_SOURCE}",
+        )
+    if value in users:
+        raise RuleViolation(
+            field=field,
+            rule=f"must differ from the application users bootstrap creates ({', '.join(users)}): "
+            "bootstrap refuses a user that is the master user",
+            value=value,
+            fix="use e.g. dbadmin",
+            source="lambda_src/bootstrap/bootstrap.py validate",
+        )
+    return value
+
+
+def check_database_name(field: str, value: str) -> str:
+    if not _DATABASE_NAME.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="the database name is 1-16 ASCII letters, digits or underscores and must start with a letter",
+            value=value,
+            fix="use e.g. app",
+            source="RDS API Reference, CreateDBCluster DatabaseName",
+        )
+    if value.lower() in SYSTEM_SCHEMAS:
+        raise RuleViolation(
+            field=field,
+            rule=f"must not be a system schema ({', '.join(sorted(SYSTEM_SCHEMAS))}): bootstrap refuses it",
+            value=value,
+            fix="use e.g. app",
+            source="lambda_src/bootstrap/bootstrap.py validate",
+        )
+    if value.lower() in MYSQL_RESERVED_WORDS:
+        raise RuleViolation(
+            field=field,
+            rule="must not be a MySQL reserved word",
+            value=value,
+            fix="use e.g. app",
+            source=f"RDS API Reference, CreateDBCluster DatabaseName; {RESERVED_WORDS_SOURCE}",
+        )
+    return value
+
+
+# --- Tags -----------------------------------------------------------------------------------------
+
+# AWS tagging rules (Tagging AWS Resources user guide, "Tag naming limits and requirements";
+# the RDS AddTagsToResource Tag type), checked 2026-12-02: at most 50 user tags per resource;
+# keys 1-128 and values 0-256 Unicode characters; letters, digits, white space and _ . : / = + - @;
+# the aws: prefix (any case) is reserved for AWS in keys and values.
+MAX_TAGS_PER_RESOURCE = 50
+MAX_TAG_KEY_CHARS = 128
+MAX_TAG_VALUE_CHARS = 256
+TAGS_SOURCE = "Tagging AWS Resources, tag naming limits and requirements"
+_TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
+
+
+RESOURCE_OWN_TAGS = 2
+"""Tags a resource adds to the providers' default tags, at most (Name; AuroraRole on clusters)."""
+
+
+def check_tags(field: str, tags: Mapping[str, str], *, added_per_resource: int = RESOURCE_OWN_TAGS) -> None:
+    """Every tag the providers put on every resource (plus ``added_per_resource`` of the resource's
+    own: components.tags.resource_tags) must be one AWS accepts."""
+    total = len(tags) + added_per_resource
+    if total > MAX_TAGS_PER_RESOURCE:
+        raise RuleViolation(
+            field=field,
+            rule=f"AWS allows at most {MAX_TAGS_PER_RESOURCE} tags per resource; with the required tags and "
+            f"Name this environment puts {total} on each",
+            value=f"{len(tags)} tags",
+            fix=f"keep at most {MAX_TAGS_PER_RESOURCE - added_per_resource - 4} extra tags",
+            source=TAGS_SOURCE,
+        )
+    for key, value in tags.items():
+        where = f"{field}.{key}" if isinstance(key, str) and len(key) <= 60 else f"{field}.{excerpt(key, 60)}"
+        check_tag_key(where, key)
+        check_tag_value(where, value)
+
+
+def check_tag_key(field: str, key: str) -> str:
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_TAG_KEY_CHARS or not _TAG_TEXT.fullmatch(key):
+        raise RuleViolation(
+            field=field,
+            rule=f"a tag key is 1-{MAX_TAG_KEY_CHARS} letters, digits, spaces or _ . : / = + - @",
+            value=key,
+            fix="rename the tag",
+            source=TAGS_SOURCE,
+        )
+    if key.lower().startswith("aws:"):
+        raise RuleViolation(
+            field=field,
+            rule="tag keys starting with aws: are reserved for AWS",
+            value=key,
+            fix="rename the tag (e.g. without the aws: prefix)",
+            source=TAGS_SOURCE,
+        )
+    return key
+
+
+def check_tag_value(field: str, value: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_CHARS or not _TAG_TEXT.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule=f"a tag value is 0-{MAX_TAG_VALUE_CHARS} letters, digits, spaces or _ . : / = + - @",
+            value=value,
+            fix=f"shorten it to {MAX_TAG_VALUE_CHARS} characters and use only those characters",
+            source=TAGS_SOURCE,
+        )
+    if value.lower().startswith("aws:"):
+        raise RuleViolation(
+            field=field,
+            rule="tag values starting with aws: are reserved for AWS",
+            value=value,
+            fix="remove the aws: prefix",
+            source=TAGS_SOURCE,
+        )
+    return value
+
+
+# --- E-mail notifications -------------------------------------------------------------------------
+
+# SNS Subscribe with protocol email: the endpoint is an e-mail address (SNS API Reference,
+# Subscribe Endpoint). A pragmatic addr-spec: local part of RFC 5322 atext and dots, a domain of
+# DNS labels with a dot, 254 characters at most (RFC 5321 path limit).
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+
+def check_email(field: str, value: str) -> str:
+    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise RuleViolation(
+            field=field,
+            rule="must be an e-mail address (SNS e-mail subscriptions need one)",
+            value=value,
+            fix="write it like oncall@example.com",
+            source="SNS API Reference, Subscribe Endpoint (protocol email)",
+        )
+    return value

@@ -9,7 +9,10 @@ the file, the field, the rule, the value and the fix; nothing is deployed.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,12 +30,16 @@ from pydantic import (
 
 from model import aws_rules
 from model.aws_rules import CidrClaim, RuleViolation
+from model.excerpt import excerpt
+from model.yaml_loader import EnvironmentYamlError, parse_yaml, read_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS_DIR = PROJECT_ROOT / "environments"
 EPHEMERAL_DIR = PROJECT_ROOT / ".ephemeral"
 """Definitions written by `infra ephemeral up` (not checked in), so the same machine can name
 them in `status`/`destroy`; the definition also travels in the stacks' config."""
+APP_USERS: dict[str, str] = {"app": "app_rw", "readonly": "app_ro", "migrator": "app_migrator"}
+"""Roles of the application users bootstrap creates -> their MySQL user names (components.database_setup)."""
 DEFAULT_ENVIRONMENT = "dev"  # never prod (FC-004-9)
 PROJECT_NAME = "aurora-global"
 
@@ -40,11 +47,52 @@ PROJECT_NAME = "aurora-global"
 class EnvironmentFileError(Exception):
     """An environment definition is missing, unreadable or breaks a rule."""
 
+    MAX_PROBLEMS = 20
+    """At most this many problems are listed (each bounded): a message never grows with the input."""
+    MAX_PROBLEM_CHARS = 1500
+
     def __init__(self, path: str, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"invalid environment file {path}:\n{lines}")
+        self.path = path if len(path) <= 200 else f"{path[:200]}…({len(path)} chars)"
+        shown = [
+            p if len(p) <= self.MAX_PROBLEM_CHARS else f"{p[: self.MAX_PROBLEM_CHARS]}…({len(p)} chars)"
+            for p in problems[: self.MAX_PROBLEMS]
+        ]
+        if len(problems) > self.MAX_PROBLEMS:
+            shown.append(f"... and {len(problems) - self.MAX_PROBLEMS} more problems (fix these first)")
+        self.problems = shown
+        lines = "\n".join(f"  - {p}" for p in shown)
+        super().__init__(f"invalid environment file {self.path}:\n{lines}")
+
+
+EXPIRY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+"""How an expiry is written back (stack tags, `ephemeral list`): UTC, seconds, a Z."""
+
+
+class ExpiryError(ValueError):
+    """An expiry time that is not an ISO 8601 timestamp with a time zone."""
+
+
+def parse_expiry(value: str) -> datetime:
+    """An ``expires_at`` value as an aware UTC datetime: the one parser of the validator and the
+    reaper. Accepts ISO 8601 timestamps with a date, a time and a UTC offset (Z, +00:00, +02:00,
+    fractional seconds, a space instead of T); refuses dates without a time and times without an
+    offset (a reaper can't guess the zone)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > 40:
+        raise ExpiryError(f"not an ISO 8601 timestamp (got {excerpt(value)})")
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text)
+    except ValueError:
+        raise ExpiryError(f"not an ISO 8601 timestamp (got {excerpt(value)})") from None
+    if "T" not in text.upper() and " " not in text:
+        raise ExpiryError(f"a date without a time (got {excerpt(value)})")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ExpiryError(f"has no time zone (got {excerpt(value)}); the reaper can't guess one")
+    return moment.astimezone(UTC)
+
+
+def format_expiry(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(EXPIRY_FORMAT)
 
 
 class DeletionPolicy(StrEnum):
@@ -100,25 +148,17 @@ class DatabaseSettings(_Model):
     (`infra db promote --from <env>` publishes exactly what that environment applied). Defaults
     to promotion."""
 
-    @field_validator("database_name", "master_username")
+    @field_validator("database_name")
     @classmethod
-    def _identifier(cls, value: str, info: Any) -> str:
-        if (
-            not value.isidentifier()
-            or not value.isascii()
-            or not value[:1].isalpha()
-            or len(value) > 16
-            or value.lower() in {"admin", "rdsadmin"}
-        ):
-            raise RuleViolation(
-                field=f"database.{info.field_name}",
-                rule="must be 1-16 ASCII letters, digits or underscores, start with a letter, and not be a "
-                "reserved name (admin, rdsadmin)",
-                value=value,
-                fix="use e.g. app or dbadmin",
-                source="RDS API Reference, CreateDBCluster MasterUsername / DatabaseName",
-            )
-        return value
+    def _database_name(cls, value: str) -> str:
+        return aws_rules.check_database_name("database.database_name", value)
+
+    @field_validator("master_username")
+    @classmethod
+    def _master_username(cls, value: str) -> str:
+        return aws_rules.check_master_username(
+            "database.master_username", value, application_users=APP_USERS.values()
+        )
 
     @field_validator("log_exports")
     @classmethod
@@ -181,6 +221,13 @@ class MonitoringSettings(_Model):
     """Retention of the Lambdas' log groups. Defaults to 30."""
     notification_emails: tuple[str, ...] = ()
     """E-mail addresses subscribed to each region's alarm topic. Defaults to none."""
+
+    @field_validator("notification_emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, address in enumerate(value):
+            aws_rules.check_email(f"monitoring.notification_emails[{index}]", address)
+        return value
 
 
 class DnsSettings(_Model):
@@ -320,6 +367,21 @@ class Environment(_Model):
             aws_rules.check_region(f"secondary_regions[{index}]", region)
         return value
 
+    @field_validator("expires_at")
+    @classmethod
+    def _expires_at(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return format_expiry(parse_expiry(value))  # one spelling in tags and listings
+        except ExpiryError as exc:
+            raise RuleViolation(
+                field="expires_at",
+                rule=f"must be an ISO 8601 timestamp with a time zone: {exc}",
+                value=value,
+                fix="write it like 2026-12-31T18:00:00Z",
+            ) from None
+
     @field_validator("cost_center")
     @classmethod
     def _cost_center(cls, value: str) -> str:
@@ -330,11 +392,13 @@ class Environment(_Model):
                 value=value,
                 fix="name the budget owner",
             )
-        return value
+        return aws_rules.check_tag_value("cost_center", value)  # it is the CostCenter tag
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Environment:
         aws_rules.check_role_arn("deploy_role_arn", self.deploy_role_arn, self.account_id)
+        # Every resource carries base_tags() through the providers' default tags, plus its Name.
+        aws_rules.check_tags("tags", self.base_tags())
         aws_rules.check_secondary_regions("secondary_regions", self.primary_region, self.secondary_regions)
         self._check_network()
         self._check_database()
@@ -367,7 +431,7 @@ class Environment(_Model):
                     field=f"network.cidrs.{region}",
                     rule="names a region the environment does not use",
                     value=cidr,
-                    fix=f"remove it, or add {region} to secondary_regions",
+                    fix=f"remove it, or add {excerpt(region)} to secondary_regions",
                 )
             aws_rules.check_vpc_cidr(f"network.cidrs.{region}", cidr)
         aws_rules.check_no_overlap("network.cidrs", self.cidr_claims(source="this file"))
@@ -448,7 +512,8 @@ def _field_path(loc: Iterable[Any]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else str(part)
+            text = str(part) if len(str(part)) <= 60 else excerpt(str(part), 60)
+            path += f".{text}" if path else text
     return path or "(file)"
 
 
@@ -466,12 +531,14 @@ def _problems_from_validation(error: ValidationError) -> list[str]:
             problems.append(f"{field}: is required (got nothing). Fix: add {field} to the file")
         elif kind == "extra_forbidden":
             problems.append(
-                f"{field}: unknown key (got {item['input']!r}). Fix: remove it or correct its spelling "
+                f"{field}: unknown key (got {excerpt(item['input'])}). Fix: remove it or correct its spelling "
                 "(see the environment file reference in README.md)"
             )
         else:
             fix = _TYPE_FIXES.get(kind, "see the environment file reference in README.md")
-            problems.append(f"{field}: {item['msg']} (got {item['input']!r}). Fix: {fix}")
+            problems.append(
+                f"{field}: {excerpt(item['msg'], 200)} (got {excerpt(item['input'])}). Fix: {fix}"
+            )
     return problems
 
 
@@ -492,23 +559,17 @@ def parse_environment(data: Any, *, path: str) -> Environment:
 
 
 def load_environment_file(path: Path, *, check_organisation: bool = True) -> Environment:
+    """Read, parse (strictly: see model.yaml_loader) and validate one environment file."""
     display = _display_path(path)
-    if not path.exists():
-        raise EnvironmentFileError(display, [f"(file): does not exist. Fix: {_available_hint()}"])
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvironmentFileError(
-            display, [f"(file): cannot be read ({exc}). Fix: check the path"]
-        ) from None
-    if not text.strip():
-        raise EnvironmentFileError(display, ["(file): is empty. Fix: copy environments/dev.yaml and edit it"])
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise EnvironmentFileError(
-            display, [f"(file): is not valid YAML ({exc}). Fix: correct the syntax"]
-        ) from None
+        text = read_text(path, missing_hint=_available_hint())
+        if not text.strip():
+            raise EnvironmentFileError(
+                display, ["(file): is empty. Fix: copy environments/dev.yaml and edit it"]
+            )
+        data = parse_yaml(text)
+    except EnvironmentYamlError as exc:
+        raise EnvironmentFileError(display, [exc.problem]) from None
     env = parse_environment(data, path=display)
     if check_organisation:
         check_against_organisation(env, path)
@@ -538,13 +599,26 @@ def checked_in_environment_names() -> list[str]:
 def load_environment(name: str) -> Environment:
     """Load a checked-in environment by name (environments/<name>.yaml), or an ephemeral one
     created on this machine (.ephemeral/<name>.yaml)."""
+    if not _NAME_LIKE.fullmatch(name):  # a path, or no name at all: never looked up on disk
+        raise UnknownEnvironmentError(name)
     path = environment_path(name)
-    if path.exists():
+    if _lexists(path):
         return load_environment_file(path)
     ephemeral = EPHEMERAL_DIR / f"{name}.yaml"
-    if ephemeral.exists():
+    if _lexists(ephemeral):
         return load_environment_file(ephemeral, check_organisation=False)
     raise UnknownEnvironmentError(name)
+
+
+_NAME_LIKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _lexists(path: Path) -> bool:
+    """True when something is at ``path`` (even a broken or looping link: reading it reports why)."""
+    try:
+        return os.path.lexists(path)
+    except (OSError, ValueError):
+        return False
 
 
 def save_ephemeral_definition(env: Environment) -> Path:
@@ -558,7 +632,8 @@ class UnknownEnvironmentError(Exception):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(
-            f"unknown environment {name!r}: no file environments/{name}.yaml. {_available_hint()}"
+            f"unknown environment {excerpt(name)}: no file environments/{excerpt(name).strip(chr(39))}.yaml. "
+            f"{_available_hint()}"
         )
 
 
@@ -583,7 +658,7 @@ def check_against_organisation(env: Environment, path: Path) -> None:
 def _display_path(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # outside the cwd, or a symlink loop
         return str(path)
 
 

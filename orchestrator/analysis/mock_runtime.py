@@ -43,6 +43,9 @@ class RecordedResource:
     custom: bool
     id: str = ""
     region: str | None = None
+    dependencies: tuple[str, ...] = ()
+    """URNs the resource explicitly waits for (depends_on and input dependencies); not in the
+    plan document, read by tests and guardrails."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -348,9 +351,35 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom),
                 id=response.id,
                 region=region if not request.type.startswith("pulumi:providers:") else None,
+                dependencies=tuple(sorted(set(request.dependencies))),
             )
         )
         return response
+
+
+def program_order(resources: list[RecordedResource]) -> list[RecordedResource]:
+    """The recorded resources in a deterministic order (the plan document's contract).
+
+    Registrations reach the monitor in the order their inputs resolve, which varies between runs
+    (asyncio tasks and the monitor's thread pool). The document orders them as a tree instead: a
+    depth-first walk from the stack's top-level resources, every resource before its children,
+    siblings by (providers first, then URN). Same inputs, same bytes."""
+    by_urn = {r.urn: r for r in resources}
+
+    def sibling_key(resource: RecordedResource) -> tuple[int, str]:
+        return (0 if resource.type.startswith("pulumi:providers:") else 1, resource.urn)
+
+    def path(resource: RecordedResource) -> tuple[tuple[int, str], ...]:
+        chain: list[tuple[int, str]] = []
+        seen: set[str] = set()
+        current: RecordedResource | None = resource
+        while current is not None and current.urn not in seen:
+            seen.add(current.urn)
+            chain.append(sibling_key(current))
+            current = by_urn.get(current.parent) if current.parent else None
+        return tuple(reversed(chain))
+
+    return sorted(resources, key=path)
 
 
 def run_program(
@@ -407,7 +436,7 @@ def _run_program(
     _sync_await(run_pulumi_func(body))
     return StackRun(
         stack=stack,
-        resources=list(monitor.recorded),
+        resources=program_order(monitor.recorded),
         outputs=result["outputs"],
         raw_outputs=result["raw"],
         secret_outputs=result["secret"],

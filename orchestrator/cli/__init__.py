@@ -18,6 +18,7 @@ from orchestrator.cli.common import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
+    guarded,
 )
 
 __all__ = [
@@ -53,6 +54,20 @@ for _command in (
     app.command()(_command)
 app.add_typer(deploying.ephemeral_app, name="ephemeral")
 app.add_typer(schema_cmds.db_app, name="db")
+
+
+def _guard_every_command(typer_app: typer.Typer) -> None:
+    """Every command, in every group, ends through common.guarded: one error line and a documented
+    exit code whatever happens (a new command is covered by being registered)."""
+    for info in typer_app.registered_commands:
+        if info.callback is not None and not getattr(info.callback, "__wrapped__", None):
+            info.callback = guarded(info.callback)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _guard_every_command(group.typer_instance)
+
+
+_guard_every_command(app)
 
 
 def main() -> None:

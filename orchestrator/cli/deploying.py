@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,6 +16,7 @@ from orchestrator.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_INVALID_ENVIRONMENT,
     EXIT_REFUSED,
+    EXIT_USAGE,
     EnvFileOption,
     EnvOption,
     JsonOption,
@@ -25,8 +24,10 @@ from orchestrator.cli.common import (
     YesOption,
     confirm_protected,
     err,
+    fail,
     resolve_environment,
     schema_call,
+    write_document,
 )
 from orchestrator.deploy.engine import Interrupted, Orchestrator, RunReport
 from orchestrator.deploy.runner import ProgressEvent, StackOperationError
@@ -69,11 +70,14 @@ def _report_text(report: RunReport) -> str:
 
 def _finish(report: RunReport, json_output: bool) -> None:
     if json_output:
-        sys.stdout.write(json.dumps(report.to_json(), indent=2, default=str) + "\n")
+        doc = report.to_json()
+        if report.failure is not None:  # the JSON error contract, next to the report's own fields
+            doc["error"] = {"code": EXIT_FAILED, "kind": report.failure.kind, "message": str(report.failure)}
+        write_document(doc)
     else:
         typer.echo(_report_text(report))
     if not report.ok:
-        raise typer.Exit(code=EXIT_FAILED)
+        fail(EXIT_FAILED, str(report.failure), kind=report.failure.kind if report.failure else None)
 
 
 def _orchestrator(
@@ -82,8 +86,7 @@ def _orchestrator(
     try:
         runner = common.make_runner(env)
     except StackOperationError as exc:
-        err(f"error: {exc}")
-        raise typer.Exit(code=EXIT_FAILED) from None
+        fail(EXIT_FAILED, str(exc), kind=exc.kind)
     live = None
     if check_writer:
         try:
@@ -106,11 +109,9 @@ def _run(operation: Callable[[], RunReport]) -> RunReport:
     try:
         return operation()
     except LiveError as exc:  # e.g. a switchover or failover still in progress: wait for it
-        err(f"error: {exc}")
-        raise typer.Exit(code=EXIT_REFUSED) from None
+        fail(EXIT_REFUSED, str(exc))
     except Interrupted as exc:
-        err(f"interrupted: {exc}")
-        raise typer.Exit(code=EXIT_INTERRUPTED) from None
+        fail(EXIT_INTERRUPTED, f"interrupted: {exc}")
 
 
 def preview(
@@ -183,13 +184,13 @@ def destroy(
     environment = resolve_environment(env, env_file)
     if environment.protected:
         if not allow_protected:
-            err(
-                f"error: {environment.name} is protected (deletion_policy: protected); refusing to destroy it. "
+            fail(
+                EXIT_REFUSED,
+                f"{environment.name} is protected (deletion_policy: protected); refusing to destroy it. "
                 "Its clusters have deletion protection on and take a final snapshot "
                 f"({environment.name}-aurora-<region>-final) when deleted. To destroy it anyway, turn deletion "
-                "protection off in a reviewed change first, then run with --allow-protected."
+                "protection off in a reviewed change first, then run with --allow-protected.",
             )
-            raise typer.Exit(code=EXIT_REFUSED)
         err(
             f"warning: destroying protected environment {environment.name}: clusters still under deletion "
             "protection will refuse deletion and stop the run; deleted clusters leave final snapshots."
@@ -216,11 +217,11 @@ def ephemeral_up(
     """Create an ephemeral environment from a template and deploy it."""
     from orchestrator.deploy import ephemeral
 
-    template = resolve_environment(from_env, None)
-    try:
+    try:  # a usage check: before the template is read or any backend is asked
         lifetime = ephemeral.parse_ttl(ttl)
     except ephemeral.EphemeralError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--ttl") from None
+        fail(EXIT_USAGE, str(exc), kind="usage")
+    template = resolve_environment(from_env, None)
     probe_runner = common.make_runner(template)
     try:
         env, slot = ephemeral.generate(
@@ -231,8 +232,7 @@ def ephemeral_up(
             name=name,
         )
     except (ephemeral.EphemeralError, EnvironmentFileError) as exc:
-        err(f"error: {exc}")
-        raise typer.Exit(code=EXIT_INVALID_ENVIRONMENT) from None
+        fail(EXIT_INVALID_ENVIRONMENT, str(exc))
     saved = save_ephemeral_definition(env)
     err(
         f"creating ephemeral environment {env.name} (expires {env.expires_at}, CIDR slot {slot}); "
@@ -251,13 +251,20 @@ def ephemeral_list(json_output: JsonOption = False, env: EnvOption = None) -> No
     now = datetime.now(UTC)
     envs = ephemeral.list_ephemeral(common.make_runner(template).list_stacks())
     if json_output:
-        sys.stdout.write(json.dumps([e.to_json(now) for e in envs], indent=2) + "\n")
+        write_document([e.to_json(now) for e in envs])
         return
     if not envs:
         typer.echo("no ephemeral environments")
     for e in envs:
+        if e.expiry_error is not None:
+            typer.echo(f"{e.name:22s} UNKNOWN  {e.expiry_error}  stacks: {len(e.stacks)}")
+            continue
         state = "EXPIRED" if e.expired(now) else "alive"
         typer.echo(f"{e.name:22s} {state:8s} expires {e.to_json(now)['expires_at']}  stacks: {len(e.stacks)}")
+    unreadable = [e.name for e in envs if e.expiry_error is not None]
+    if unreadable:
+        err(f"warning: the expiry of {', '.join(unreadable)} is unreadable: `infra ephemeral reap` reports "
+            "them as failures and destroys nothing of them")  # fmt: skip
 
 
 @ephemeral_app.command("reap")
@@ -275,7 +282,7 @@ def ephemeral_reap(
         common.make_runner(template), now=datetime.now(UTC), dry_run=dry_run, on_progress=lambda t: err(t)
     )
     if json_output:
-        sys.stdout.write(json.dumps([o.to_json() for o in outcomes], indent=2) + "\n")
+        write_document([o.to_json() for o in outcomes])
     else:
         if not outcomes:
             typer.echo("nothing expired")

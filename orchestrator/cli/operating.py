@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +19,9 @@ from orchestrator.cli.common import (
     RoleArnOption,
     YesOption,
     err,
+    fail,
     resolve_environment,
+    write_document,
 )
 from orchestrator.deploy.runner import StackOperationError
 
@@ -31,13 +32,12 @@ if TYPE_CHECKING:
 
 
 def _session(env: Environment, role_arn: str | None) -> AwsSession:
-    from orchestrator.operate.aws import LiveError
+    from orchestrator.operate.aws import CredentialsError, LiveError
 
     try:
         return common.make_aws_session(env, role_arn)
     except LiveError as exc:
-        err(f"error: {exc}")
-        raise typer.Exit(code=EXIT_FAILED) from None
+        fail(EXIT_FAILED, str(exc), kind="credentials" if isinstance(exc, CredentialsError) else "aws")
 
 
 def status(
@@ -67,8 +67,7 @@ def status(
         for s in stacks
     ]  # fmt: skip
     if json_output:
-        sys.stdout.write(json.dumps({"env": environment.name, "stacks": stack_docs, "live": live.to_json()},
-                                    indent=2, default=str) + "\n")  # fmt: skip
+        write_document({"env": environment.name, "stacks": stack_docs, "live": live.to_json()})
     else:
         for doc in stack_docs:
             state = (
@@ -80,6 +79,19 @@ def status(
         typer.echo(live.render_text())
     if not live.ok:
         raise typer.Exit(code=EXIT_FINDINGS)
+
+
+def _check_failover_request(env: Environment, to: str, *, unplanned: bool, allow_data_loss: bool) -> None:
+    """What needs no cloud is checked before any credential is: refused with exit 5."""
+    if to not in env.regions:
+        fail(EXIT_REFUSED, f"--to {to}: not a region of {env.name} (regions: {', '.join(env.regions)}). "
+             "Nothing was changed.")  # fmt: skip
+    if not env.is_global:
+        fail(EXIT_REFUSED, f"{env.name} is a regional environment: there is no secondary to promote. "
+             "Nothing was changed.")  # fmt: skip
+    if unplanned and not allow_data_loss:
+        fail(EXIT_REFUSED, "--unplanned needs --allow-data-loss: an unplanned failover loses the transactions "
+             "not yet replicated to the target. Nothing was changed.")  # fmt: skip
 
 
 def failover(
@@ -106,6 +118,7 @@ def failover(
     from orchestrator.operate import failover as failover_ops
 
     environment = resolve_environment(env, env_file)
+    _check_failover_request(environment, to, unplanned=unplanned, allow_data_loss=allow_data_loss)
     aws = _session(environment, role_arn)
     operation = failover_ops.Operation.FAILOVER if unplanned else failover_ops.Operation.SWITCHOVER
     plan = failover_ops.plan_failover(
@@ -118,13 +131,14 @@ def failover(
     if not json_output:
         typer.echo(plan.render_text())
     if not plan.allowed or dry_run:
+        refusal = "refused by the failed preconditions above: nothing was changed."
         if json_output:
-            sys.stdout.write(
-                json.dumps({"plan": plan.to_json(), "timeline": None}, indent=2, default=str) + "\n"
-            )
+            doc = {"plan": plan.to_json(), "timeline": None}
+            if not plan.allowed:
+                doc["error"] = {"code": EXIT_REFUSED, "kind": "refused", "message": refusal}
+            write_document(doc)
         if not plan.allowed:
-            err("Refused: nothing was changed.")
-            raise typer.Exit(code=EXIT_REFUSED)
+            fail(EXIT_REFUSED, refusal)
         return
     if unplanned:
         err("WARNING: stop all writes to the old primary first; fencing is best effort and writes within "
@@ -148,14 +162,12 @@ def failover(
             doc = {
                 "plan": plan.to_json(),
                 "timeline": partial.to_json() if partial else None,
-                "error": str(exc),
+                "error": {"code": EXIT_FAILED, "kind": "failed", "message": str(exc)},
             }
-            sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+            write_document(doc)
         raise typer.Exit(code=EXIT_FAILED) from None
     if json_output:
-        sys.stdout.write(
-            json.dumps({"plan": plan.to_json(), "timeline": timeline.to_json()}, indent=2, default=str) + "\n"
-        )
+        write_document({"plan": plan.to_json(), "timeline": timeline.to_json()})
     else:
         typer.echo(timeline.render_text())
         typer.echo(

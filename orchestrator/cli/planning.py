@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
@@ -15,8 +13,9 @@ from orchestrator.cli.common import (
     EnvFileOption,
     EnvOption,
     JsonOption,
-    err,
+    fail,
     resolve_environment,
+    write_document,
 )
 
 WriterOption = Annotated[
@@ -48,15 +47,13 @@ def plan(
         try:
             writer_assumption(environment, writer)
         except WriterRegionError as exc:
-            err(f"error: {exc}")
-            raise typer.Exit(code=EXIT_USAGE) from None
+            fail(EXIT_USAGE, str(exc), kind="usage")
     try:
         result = build_plan(environment, writer_region=writer)
     except Exception as exc:  # a stack program failed: name it, never a traceback only
-        err(f"error: the offline plan of {environment.name} failed: {type(exc).__name__}: {exc}")
-        raise typer.Exit(code=EXIT_FAILED) from None
+        fail(EXIT_FAILED, f"the offline plan of {environment.name} failed: {type(exc).__name__}: {exc}")
     if json_output:
-        sys.stdout.write(json.dumps(plan_document(result), indent=2, sort_keys=False, default=str) + "\n")
+        write_document(plan_document(result))
     else:
         typer.echo(render_text(result))
     if result.has_errors:
@@ -71,7 +68,7 @@ def rules(json_output: JsonOption = False) -> None:
         doc = [
             {"id": r.id, "severity": r.severity, "rationale": r.rationale, "source": r.source} for r in RULES
         ]
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        write_document(doc)
         return
     for r in RULES:
         typer.echo(f"{r.id:38s} {r.severity:7s} {r.rationale}  [{r.source}]")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
 
 from orchestrator.cli import common
 from orchestrator.cli.common import (
+    EXIT_REFUSED,
     DryRunOption,
     EnvFileOption,
     EnvOption,
@@ -18,8 +17,10 @@ from orchestrator.cli.common import (
     YesOption,
     confirm_protected,
     err,
+    fail,
     resolve_environment,
     schema_call,
+    write_document,
 )
 from orchestrator.operate.schema import EnvironmentStatus as SchemaEnvironmentStatus
 from orchestrator.operate.schema import PromotionPlan as SchemaPromotionPlan
@@ -35,7 +36,7 @@ db_app = typer.Typer(
 
 def _emit(doc: object, text: str, json_output: bool) -> None:
     if json_output:
-        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+        write_document(doc)
     else:
         typer.echo(text)
 
@@ -119,6 +120,10 @@ def db_promote(
 
     source_env = resolve_environment(from_env, None)
     target_env = resolve_environment(to_env, None)
+    try:  # needs no cloud: before any credential is looked at
+        db_ops.check_direction(source_env, target_env)
+    except db_ops.PromotionDirectionError as exc:
+        fail(EXIT_REFUSED, f"{exc}. Nothing was changed.")
     source = common.make_schema_target(source_env, source_role_arn)
     target = common.make_schema_target(target_env, role_arn)
     plan = schema_call(lambda: db_ops.plan_promote(source, target))

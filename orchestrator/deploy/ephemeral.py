@@ -13,10 +13,18 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from model.environment import DeletionPolicy, Environment, parse_environment
+from model.environment import (
+    DeletionPolicy,
+    Environment,
+    ExpiryError,
+    format_expiry,
+    parse_environment,
+    parse_expiry,
+)
+from model.excerpt import excerpt
 from model.topology import Role, StackSpec, split_stack_name
 from orchestrator.deploy.engine import ENV_TAG, EXPIRES_TAG, POLICY_TAG, ROLE_TAG
 from orchestrator.deploy.runner import StackInfo, StackOperationError, StackRunner
@@ -38,12 +46,15 @@ def parse_ttl(text: str) -> timedelta:
     """'3h', '90m', '1d12h' -> timedelta; between 15 minutes and 7 days."""
     match = _DURATION.fullmatch(text.strip()) if text else None
     if not match or not any(match.groups()):
-        raise EphemeralError(f"--ttl: expected a duration like 3h, 90m or 1d12h (got {text!r})")
+        raise EphemeralError(f"--ttl: expected a duration like 3h, 90m or 1d12h (got {excerpt(text)})")
     days, hours, minutes = (int(g) if g else 0 for g in match.groups())
-    ttl = timedelta(days=days, hours=hours, minutes=minutes)
+    try:
+        ttl = timedelta(days=days, hours=hours, minutes=minutes)
+    except OverflowError:  # e.g. 99999999999d: far beyond the limit, say so
+        ttl = MAX_TTL + timedelta(days=1)
     if not timedelta(minutes=15) <= ttl <= MAX_TTL:
         raise EphemeralError(
-            f"--ttl: must be between 15m and 7d (got {text!r}); reap runs would destroy it early or never"
+            f"--ttl: must be between 15m and 7d (got {excerpt(text)}); reap runs would destroy it early or never"
         )
     return ttl
 
@@ -83,7 +94,7 @@ def generate(
     data.update(
         name=name,
         deletion_policy=DeletionPolicy.EPHEMERAL.value,
-        expires_at=(now + ttl).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        expires_at=format_expiry(now + ttl),
     )
     data["network"]["cidrs"] = slot_cidrs(slot, template.regions)
     data["failover"] = {**data["failover"], "automated": False}
@@ -105,6 +116,9 @@ class EphemeralEnv:
     name: str
     expires_at: datetime | None
     stacks: list[StackInfo] = field(default_factory=list)
+    expiry_error: str | None = None
+    """Why the expiry tag can't be read (then ``expires_at`` is None): listed and reported by the
+    reaper as a failure, never silently skipped."""
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -112,19 +126,19 @@ class EphemeralEnv:
     def to_json(self, now: datetime) -> dict[str, Any]:
         return {
             "name": self.name,
-            "expires_at": self.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.expires_at else None,
+            "expires_at": format_expiry(self.expires_at) if self.expires_at else None,
             "expired": self.expired(now),
             "stacks": [s.name for s in self.stacks],
+            "expiry_error": self.expiry_error,
         }
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
+def _parse_time(value: str) -> tuple[datetime | None, str | None]:
+    """(expiry, None), or (None, why not) for a tag the reaper can't read."""
     try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+        return parse_expiry(value), None
+    except ExpiryError as exc:
+        return None, f"expiry tag {EXPIRES_TAG} is unreadable: {exc}"
 
 
 def list_ephemeral(stacks: Iterable[StackInfo]) -> list[EphemeralEnv]:
@@ -134,10 +148,10 @@ def list_ephemeral(stacks: Iterable[StackInfo]) -> list[EphemeralEnv]:
         if stack.tags.get(POLICY_TAG) != DeletionPolicy.EPHEMERAL.value or EXPIRES_TAG not in stack.tags:
             continue
         name = stack.tags.get(ENV_TAG) or split_stack_name(stack.name)[0]
-        env = envs.setdefault(
-            name, EphemeralEnv(name=name, expires_at=_parse_time(stack.tags.get(EXPIRES_TAG)))
-        )
-        env.stacks.append(stack)
+        if name not in envs:
+            expires_at, problem = _parse_time(stack.tags[EXPIRES_TAG])
+            envs[name] = EphemeralEnv(name=name, expires_at=expires_at, expiry_error=problem)
+        envs[name].stacks.append(stack)
     return sorted(envs.values(), key=lambda e: e.name)
 
 
@@ -176,6 +190,16 @@ def reap(
     """Destroy every expired ephemeral environment; one failure does not stop the others."""
     outcomes: list[ReapOutcome] = []
     for env in list_ephemeral(runner.list_stacks()):
+        if env.expiry_error is not None:  # can't tell whether it expired: report it, destroy nothing
+            outcomes.append(
+                ReapOutcome(
+                    env=env.name,
+                    dry_run=dry_run,
+                    error=f"{env.expiry_error}; not reaped. Fix: set the tag to e.g. 2026-12-31T18:00:00Z "
+                    f"(pulumi stack tag set {EXPIRES_TAG} ...) or destroy it with `infra destroy`",
+                )
+            )
+            continue
         if not env.expired(now):
             continue
         outcome = ReapOutcome(env=env.name, dry_run=dry_run)

@@ -83,6 +83,33 @@ def migrate(
     return promote(plan, target, progress=progress)
 
 
+PROMOTION_CHAIN = ("dev", "staging", "prod")
+"""The order schema changes travel in (README, "Schema"): promotions go forward along it only."""
+
+
+class PromotionDirectionError(schema.PromotionRefused):
+    """The promotion goes against the chain (or nowhere): refused before any environment is read."""
+
+
+def check_direction(source: Environment, target: Environment) -> None:
+    """Cloud-free checks of ``infra db promote --from source --to target``."""
+    if source.name == target.name:
+        raise PromotionDirectionError(
+            f"--from and --to are both {source.name}: promote to another environment"
+        )
+    if target.database.schema_source == "repository":
+        raise PromotionDirectionError(
+            f"{target.name} takes its migrations from the repository (database.schema_source: repository), "
+            f"never by promotion: run `infra db migrate --env {target.name}` instead"
+        )
+    chain = PROMOTION_CHAIN
+    if source.name in chain and target.name in chain and chain.index(source.name) > chain.index(target.name):
+        raise PromotionDirectionError(
+            f"{source.name} -> {target.name} goes against the promotion chain "
+            f"({' -> '.join(chain)}): promote from an environment before {target.name}"
+        )
+
+
 def plan_promote(source: SchemaTarget, target: SchemaTarget) -> schema.PromotionPlan:
     return schema.plan_promotion(schema.load_repository(), source.status(), target.status())
 

@@ -68,16 +68,16 @@ def test_migrate_dev_publishes_the_repository_and_promote_moves_it_along_the_cha
     ]  # fmt: skip
 
 
-def test_promoting_from_an_environment_that_lacks_the_targets_migration_is_refused(
+def test_promoting_against_the_chain_is_refused_before_any_environment_is_read(
     targets: dict[str, Any],
 ) -> None:
     assert invoke("db", "migrate", "--env", "dev").exit_code == 0
     assert invoke("db", "promote", "--from", "dev", "--to", "staging", "--yes").exit_code == 0
     # WHEN prod (empty) would be promoted "down" into staging
     result = invoke("db", "promote", "--from", "prod", "--to", "staging", "--yes")
-    # THEN it is refused naming the migration, and staging is unchanged
-    assert result.exit_code == 4
-    assert "V0001" in result.stderr and "lacks" in result.stderr
+    # THEN it is refused (exit 5) naming the chain, and staging is unchanged
+    assert result.exit_code == 5
+    assert "against the promotion chain" in result.stderr and "dev -> staging -> prod" in result.stderr
     assert targets["staging"].applied() == targets["dev"].applied()
 
 

@@ -71,15 +71,30 @@ def test_status_after_a_failover_exits_0_and_shows_home_and_writer_apart(
 
 
 def test_unplanned_failover_without_allow_data_loss_is_refused_and_calls_nothing(
-    aws: AwsFakes, env_file: Path
+    aws: AwsFakes, env_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     given_live_state(aws, writer="us-east-1")
+    sessions: list[str] = []
+    monkeypatch.setattr(cli_common, "make_aws_session", lambda env, role_arn: sessions.append(env.name))
     result = runner.invoke(
         cli.app, ["failover", "--env-file", str(env_file), "--to", "us-west-2", "--unplanned"]
     )
     assert result.exit_code == 5
-    assert "data_loss_accepted" in result.stdout and "nothing was changed" in result.stderr
-    assert aws.action == {}  # no action client was even created
+    assert "--unplanned needs --allow-data-loss" in result.stderr
+    assert "nothing was changed" in result.stderr.lower()
+    assert sessions == [] and aws.action == {}  # refused before any credential was looked at
+
+
+def test_failover_to_a_region_outside_the_environment_is_refused_before_any_credential_check(
+    aws: AwsFakes, env_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions: list[str] = []
+    monkeypatch.setattr(cli_common, "make_aws_session", lambda env, role_arn: sessions.append(env.name))
+    result = runner.invoke(cli.app, ["failover", "--env-file", str(env_file), "--to", "ap-south-1", "--json"])
+    assert result.exit_code == 5
+    assert "--to ap-south-1: not a region of prod" in result.stderr
+    assert json.loads(result.stdout)["error"]["code"] == 5
+    assert sessions == []
 
 
 def test_failover_dry_run_checks_the_preconditions_only(aws: AwsFakes, env_file: Path) -> None:
@@ -125,3 +140,17 @@ def test_switchover_with_yes_runs_and_prints_the_timeline(
     assert calls == [{"GlobalClusterIdentifier": "prod-aurora-global",
                       "TargetDbClusterIdentifier": "arn:aws:rds:us-west-2:123456789012:cluster:prod-aurora-usw2"}]  # fmt: skip
     assert "After a failover" in result.stdout
+
+
+def test_a_refused_switchover_under_json_carries_the_error_object(aws: AwsFakes, env_file: Path) -> None:
+    # GIVEN a target whose engine version differs from the writer's (a failed precondition)
+    given_live_state(aws, engines={"us-west-2": "8.0.mysql_aurora.3.04.0"})
+    result = runner.invoke(cli.app, ["failover", "--env-file", str(env_file), "--to", "us-west-2", "--json"])
+    assert result.exit_code == 5
+    doc = json.loads(result.stdout)  # one document: the plan and the error
+    assert doc["plan"]["allowed"] is False
+    assert doc["error"]["code"] == 5 and doc["error"]["kind"] == "refused"
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
+        "error: " + doc["error"]["message"]
+    ]
+    assert aws.action == {}

@@ -273,7 +273,9 @@ def test_backtrack_on_a_global_env_file_exits_3_before_any_stack_runs(tmp_path, 
     result = invoke("plan", "--env-file", str(path), "--json")
 
     assert result.exit_code == EXIT_INVALID_ENVIRONMENT
-    assert result.stdout == ""
+    error = json.loads(result.stdout)["error"]  # the one document: the error, no plan
+    assert error["code"] == EXIT_INVALID_ENVIRONMENT and error["kind"] == "invalid_environment"
+    assert error["problems"][0].startswith("database.backtrack_hours: ")
     assert "database.backtrack_hours" in result.stderr
     assert "(got 24)" in result.stderr
     assert "point-in-time restore" in result.stderr

@@ -89,3 +89,58 @@ def test_listing_groups_stacks_by_environment_and_flags_expired_ones() -> None:
     assert [(e.name, e.expired(NOW)) for e in envs] == [("test-a", True), ("test-b", False)]
     order = ephemeral.teardown_order(envs[0])
     assert [[s.name for s in wave] for wave in order] == [["test-a.dns"], ["test-a.us-east-1"]]
+
+
+def _tagged(name: str, env: str, role: str, expires: str) -> StackInfo:
+    tags = {"aurora:environment": env, "aurora:role": role, "aurora:deletion-policy": "ephemeral",
+            "aurora:expires-at": expires}  # fmt: skip
+    return StackInfo(name=name, exists=True, tags=tags)
+
+
+class _RecordingRunner:
+    def __init__(self, stacks: list[StackInfo]) -> None:
+        self.stacks = stacks
+        self.destroyed: list[str] = []
+
+    def list_stacks(self) -> list[StackInfo]:
+        return self.stacks
+
+    def destroy(self, spec: object, progress: object) -> None:
+        self.destroyed.append(spec.name)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "expires", ["2026-11-23T11:00:00+00:00", "2026-11-23T12:00:00+01:00", "2026-11-23T11:00:00.5Z",
+                "2026-11-23 11:00:00Z"],
+)  # fmt: skip
+def test_the_reaper_reads_every_iso_8601_expiry_the_validator_accepts(expires: str) -> None:
+    runner = _RecordingRunner([_tagged("test-c.us-east-1", "test-c", "primary", expires)])
+    outcomes = ephemeral.reap(runner, now=NOW)  # type: ignore[arg-type]
+    assert [(o.env, o.error) for o in outcomes] == [("test-c", None)]
+    assert runner.destroyed == ["test-c.us-east-1"]
+
+
+def test_an_unreadable_expiry_is_listed_and_reported_by_reap_never_skipped() -> None:
+    runner = _RecordingRunner(
+        [
+            _tagged("test-d.us-east-1", "test-d", "primary", "next tuesday"),
+            _tagged("test-e.us-east-1", "test-e", "primary", "2026-11-23T11:00:00Z"),
+        ]
+    )
+    listed = {e.name: e.to_json(NOW) for e in ephemeral.list_ephemeral(runner.list_stacks())}
+    assert listed["test-d"]["expires_at"] is None
+    assert (
+        "unreadable" in listed["test-d"]["expiry_error"]
+        and "next tuesday" in listed["test-d"]["expiry_error"]
+    )
+
+    outcomes = {o.env: o for o in ephemeral.reap(runner, now=NOW)}  # type: ignore[arg-type]
+
+    assert "unreadable" in (outcomes["test-d"].error or "") and outcomes["test-d"].destroyed == []
+    assert outcomes["test-e"].error is None  # the others are still reaped
+    assert runner.destroyed == ["test-e.us-east-1"]
+
+
+def test_an_absurd_ttl_is_refused_not_an_overflow() -> None:
+    with pytest.raises(ephemeral.EphemeralError, match="between 15m and 7d"):
+        ephemeral.parse_ttl("99999999999999999999d")

@@ -257,9 +257,9 @@ def test_overlapping_blocks_are_rejected_naming_both_claims(first, second):
 
     assert exc.field == "network.cidrs"
     assert "must not overlap" in exc.rule
-    assert f"qa/eu-west-1 {second}" in exc.value
-    assert f"prod/us-east-1 {first} (environments/prod.yaml)" in exc.value
-    assert f"qa/eu-west-1 {second} (qa.yaml)" in exc.value
+    assert exc.value == second
+    assert f"prod/us-east-1 {first} (environments/prod.yaml)" in exc.rule
+    assert f"qa/eu-west-1 {second} (qa.yaml)" in exc.rule
 
 
 # --- Engine ------------------------------------------------------------------------------------

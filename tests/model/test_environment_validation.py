@@ -193,7 +193,7 @@ BAD_INPUTS: dict[str, BadInput] = {
     ),
     "more-than-ten-secondaries": BadInput(
         "prod", with_secondaries(ELEVEN_SECONDARIES), "secondary_regions",
-        "at most 10 secondary regions", f"(got {ELEVEN_SECONDARIES!r})",
+        "at most 10 secondary regions", f"(got {ELEVEN_SECONDARIES!r}"[:60],  # a bounded excerpt
     ),
     # --- network -----------------------------------------------------------------------------
     "cidr-missing-for-a-region": BadInput(
@@ -207,7 +207,8 @@ BAD_INPUTS: dict[str, BadInput] = {
     "cidrs-overlap-within-the-file": BadInput(
         "prod", setting("network.cidrs.us-west-2", "10.30.128.0/17"), "network.cidrs",
         "must not overlap",
-        "(got 'prod/us-west-2 10.30.128.0/17 (this file) overlaps prod/us-east-1 10.30.0.0/16 (this file)')",
+        "prod/us-west-2 10.30.128.0/17 (this file) overlaps prod/us-east-1 10.30.0.0/16 (this file) "
+        "(got '10.30.128.0/17')",
     ),
     "cidr-not-rfc1918": BadInput(
         "prod", setting("network.cidrs.us-east-1", "11.30.0.0/16"), "network.cidrs.us-east-1",
