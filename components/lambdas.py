@@ -1,11 +1,19 @@
 """The Lambdas of a regional stack: health check (every region), secret rotation (where the
-secret lives) and guarded automated failover (the failover-target secondary), with the
-exact IAM actions each one's code calls.
+secret lives), the rotation SQL worker (every region) and guarded automated failover (the
+failover-target secondary), with the exact IAM actions each one's code calls.
+
+Rotation follows the writer wherever it is (DESIGN.md 4b): the rotation function in the home
+region runs outside any VPC, finds the writer with DescribeGlobalClusters and invokes the
+in-VPC ``rotation-sql`` worker of the writer's region through the Lambda API. Every regional
+stack runs a worker, and the rotation role may invoke every region's worker by its ARN,
+derived from names: no input of any stack depends on where the writer is now. Same-account
+invocation needs only the caller's identity policy, so the workers carry no resource policy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -22,6 +30,10 @@ from model.naming import HEALTH_NAMESPACE
 
 if TYPE_CHECKING:
     from components.context import StackContext
+
+ROTATION_SQL_TIMEOUT_SECONDS = 30
+"""The worker's timeout: logins with up to three passwords, ALTER USER and a check, each bounded
+by 3 s connect and 5 s read timeouts. The rotation function waits a little longer for it."""
 
 
 def secret_read_statements(secret_arns: Any, key_arn: Any, region: str) -> list[dict[str, Any]]:
@@ -57,6 +69,7 @@ class RegionalLambdas(pulumi.ComponentResource):
         cluster_identifier: str,
         secret_arn: pulumi.Input[str],
         secrets_kms_key_arn: pulumi.Input[str],
+        secrets_replica_key_arns: Mapping[str, pulumi.Input[str]],
         alarm_topic_arn: pulumi.Input[str],
         credentials: Credentials | None,
         secret_ready: Sequence[pulumi.Resource],
@@ -125,50 +138,103 @@ class RegionalLambdas(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=list(secret_ready)),
         )
 
+        # The database half of rotation, in every region: whichever region holds the writer,
+        # the rotation function finds its worker there. Passwords arrive in the payload, so
+        # the worker needs no Secrets Manager or KMS right, only logs and its VPC.
+        self.rotation_sql = LambdaFunction(
+            f"{name}-rotation-sql",
+            LambdaFunctionArgs(
+                function_name=naming.function_name(env.name, region, naming.ROTATION_SQL_WORKER),
+                subpackage="rotation_sql",
+                handler="lambda_src.rotation_sql.handler.handler",
+                description=f"SQL step of secret rotation on {cluster_identifier} while it is the writer",
+                statements=[],
+                environment={
+                    "DB_HOST": cluster.writer_endpoint,
+                    "DB_PORT": cluster.port.apply(str),
+                    "REGION_NAME": region,
+                },
+                timeout_seconds=ROTATION_SQL_TIMEOUT_SECONDS,
+                **in_vpc,  # type: ignore[arg-type]
+                **common,  # type: ignore[arg-type]
+            ),
+            provider,
+            pulumi.ResourceOptions(parent=self),
+        )
+
         self.rotation: LambdaFunction | None = None
         self._master_rotation: tuple[Any, list[pulumi.Resource]] = ("", [])
         if credentials is not None:
             rotation_name = naming.function_name(env.name, region, "rotation")
-            replica_keys: list[Any] = list(ctx.config.get("secretsKmsReplicaArns", {}).values())
+            workers = naming.rotation_sql_worker_arns(env)
+            statements: list[dict[str, Any]] = [
+                {
+                    "Sid": "RotateOwnSecret",
+                    "Effect": "Allow",
+                    "Action": [
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:GetSecretValue",
+                        "secretsmanager:PutSecretValue",
+                        "secretsmanager:UpdateSecretVersionStage",
+                    ],
+                    "Resource": secret_arn,
+                },
+                {
+                    # GetRandomPassword acts on no resource: AWS requires Resource "*".
+                    "Sid": "GeneratePasswords",
+                    "Effect": "Allow",
+                    "Action": ["secretsmanager:GetRandomPassword"],
+                    "Resource": "*",
+                },
+                {
+                    # Secrets Manager replicates a new version as the caller: encrypting it with a
+                    # replica's customer-managed key needs kms:Encrypt and kms:GenerateDataKey on
+                    # that key (Secrets Manager API Reference, ReplicateSecretToRegions; AWS_FACTS.md).
+                    "Sid": "EncryptSecretVersionsAndReplicas",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                    "Resource": [
+                        secrets_kms_key_arn,
+                        *(secrets_replica_key_arns[r] for r in sorted(secrets_replica_key_arns)),
+                    ],
+                },
+                {
+                    "Sid": "InvokeRotationSqlWorkers",
+                    "Effect": "Allow",
+                    "Action": ["lambda:InvokeFunction"],
+                    "Resource": [workers[r] for r in sorted(workers)],
+                },
+            ]
+            environment: dict[str, pulumi.Input[str]] = {
+                "HOME_REGION": region,
+                "SQL_WORKERS": json.dumps(workers, sort_keys=True),
+                "WORKER_TIMEOUT_SECONDS": str(ROTATION_SQL_TIMEOUT_SECONDS),
+                "PASSWORD_LENGTH": "32",
+            }
+            if cluster.global_cluster_arn is not None:
+                # DescribeGlobalClusters authorizes on the global-cluster resource type (Service
+                # Authorization Reference, Amazon RDS: DescribeGlobalClusters, global-cluster*).
+                statements.append(
+                    {
+                        "Sid": "FindTheWriter",
+                        "Effect": "Allow",
+                        "Action": ["rds:DescribeGlobalClusters"],
+                        "Resource": cluster.global_cluster_arn,
+                    }
+                )
+                environment["GLOBAL_CLUSTER_ID"] = naming.global_cluster_id(env.name)
+            # Outside any VPC on purpose: it calls only AWS APIs, one of them (Lambda Invoke) in
+            # whichever region holds the writer, which no VPC endpoint of this region serves.
             self.rotation = LambdaFunction(
                 f"{name}-rotation",
                 LambdaFunctionArgs(
                     function_name=rotation_name,
                     subpackage="rotation",
                     handler="lambda_src.rotation.handler.handler",
-                    description=f"Single-user rotation of {env.name}'s master secret",
-                    statements=[
-                        {
-                            "Sid": "RotateOwnSecret",
-                            "Effect": "Allow",
-                            "Action": [
-                                "secretsmanager:DescribeSecret",
-                                "secretsmanager:GetSecretValue",
-                                "secretsmanager:PutSecretValue",
-                                "secretsmanager:UpdateSecretVersionStage",
-                            ],
-                            "Resource": secret_arn,
-                        },
-                        {
-                            # GetRandomPassword acts on no resource: AWS requires Resource "*".
-                            "Sid": "GeneratePasswords",
-                            "Effect": "Allow",
-                            "Action": ["secretsmanager:GetRandomPassword"],
-                            "Resource": "*",
-                        },
-                        {
-                            "Sid": "EncryptSecretVersions",
-                            "Effect": "Allow",
-                            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-                            "Resource": [secrets_kms_key_arn, *replica_keys],
-                        },
-                    ],
-                    environment={
-                        "SECRETS_MANAGER_ENDPOINT": f"https://secretsmanager.{region}.amazonaws.com",
-                        "PASSWORD_LENGTH": "32",
-                    },
-                    timeout_seconds=60,
-                    **in_vpc,  # type: ignore[arg-type]
+                    description=f"Single-user rotation of {env.name}'s database secrets, on the current writer",
+                    statements=statements,
+                    environment=environment,
+                    timeout_seconds=120,
                     **common,  # type: ignore[arg-type]
                 ),
                 provider,
@@ -396,6 +462,7 @@ class RegionalLambdas(pulumi.ComponentResource):
         out: dict[str, Any] = {
             "health_function_arn": self.health.function_arn,
             "health_function_name": self.health.function_name,
+            "rotation_sql_function_arn": self.rotation_sql.function_arn,
         }
         if self.rotation is not None:
             out["rotation_function_arn"] = self.rotation.function_arn

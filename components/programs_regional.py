@@ -177,6 +177,7 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         cluster_identifier=cluster_id,
         secret_arn=secret_arn,
         secrets_kms_key_arn=secret_key_arn,
+        secrets_replica_key_arns=secrets_key.replica_arns if secrets_key is not None else {},
         alarm_topic_arn=alarms.topic_arn,
         credentials=credentials,
         secret_ready=[initial_version] if credentials is not None else [],

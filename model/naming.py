@@ -53,6 +53,27 @@ def function_name(env: str, region: str, purpose: str) -> str:
     return aws_rules.check_function_name("function_name", f"{env}-aurora-{short_region(region)}-{purpose}")
 
 
+ROTATION_SQL_WORKER = "rotation-sql"
+"""Purpose of the in-VPC rotation SQL worker every regional stack runs (function_name's ``purpose``)."""
+
+
+def function_arn(account_id: str, region: str, name: str) -> str:
+    """The ARN of a function from its account, region and name: known before it exists."""
+    return f"arn:aws:lambda:{region}:{account_id}:function:{name}"
+
+
+def rotation_sql_worker_arns(env: Environment) -> dict[str, str]:
+    """Region -> ARN of the rotation SQL worker, for every region of the environment.
+
+    Derived from names only, so the rotation function's inputs never depend on where the
+    writer is (DESIGN.md 4b).
+    """
+    return {
+        region: function_arn(env.account_id, region, function_name(env.name, region, ROTATION_SQL_WORKER))
+        for region in env.regions
+    }
+
+
 def secret_name(env: str, purpose: str) -> str:
     return f"aurora/{env}/{purpose}"
 

@@ -1,15 +1,22 @@
-"""Secrets Manager rotation function for the database master password.
+"""Secrets Manager rotation function for the database secrets (master and application users).
 
 Handler: ``lambda_src.rotation.handler.handler``. Event (from Secrets Manager):
 ``{"SecretId": arn, "ClientRequestToken": version_id, "Step": "createSecret" |
 "setSecret" | "testSecret" | "finishSecret"}``; other keys (``RotationToken``) are ignored.
+Runs in the home region, outside any VPC: it calls Secrets Manager, RDS
+(DescribeGlobalClusters) and the Lambda API of the writer's region, whose rotation SQL
+worker does the database half (``lambda_src.rotation.writer``). The event is never logged.
 
 Environment (read once per container):
 
-* ``SECRETS_MANAGER_ENDPOINT``: endpoint URL, only for a VPC endpoint without private DNS.
-* ``DB_HOST``: host to connect to instead of the secret's ``host``.
-* ``DB_CA_BUNDLE``: PEM file of the CAs the database's certificate must chain to. Defaults
-  to the Amazon RDS bundle shipped in the archive; TLS is always on and verified.
+* ``HOME_REGION``: the region the secrets live in. Defaults to ``AWS_REGION``.
+* ``GLOBAL_CLUSTER_ID``: the global cluster whose writer is looked up; unset or empty for a
+  regional environment (the writer is the home region's cluster).
+* ``SQL_WORKERS``: JSON object, region -> ARN of that region's rotation SQL worker, for every
+  region of the environment. Required.
+* ``WORKER_TIMEOUT_SECONDS``: the workers' function timeout; the Invoke waits a little longer.
+  Defaults to 30.
+* ``SECRETS_MANAGER_ENDPOINT``: endpoint URL override. Defaults to the regional endpoint.
 * ``PASSWORD_LENGTH``: 8 to 41. Defaults to 32.
 * ``EXCLUDE_CHARACTERS``: characters generated passwords never contain; must include
   ``/"@``. Defaults to ``/@"'\\``.
@@ -17,8 +24,10 @@ Environment (read once per container):
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -27,7 +36,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from lambda_src.common.db import ca_bundle_from_env
 from lambda_src.common.errors import ConfigurationError, LambdaCodeError
 from lambda_src.rotation.steps import (
     DEFAULT_EXCLUDE_CHARACTERS,
@@ -39,6 +47,7 @@ from lambda_src.rotation.steps import (
     RotationSettings,
     run_step,
 )
+from lambda_src.rotation.writer import SqlWorkers
 
 logger = Logger(service=SERVICE)
 
@@ -46,11 +55,22 @@ logger = Logger(service=SERVICE)
 # botocore's standard mode retry throttling and transient errors a few times.
 CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delegation:
+    """Where the writer is looked up and which worker serves each region."""
+
+    home_region: str
+    global_cluster_id: str | None
+    workers: Mapping[str, str]
+    worker_timeout_seconds: int = 30
+
 
 def settings_from_env(env: Mapping[str, str]) -> RotationSettings:
     """Parse the environment; ConfigurationError names the variable, the rule and the value."""
-    ca_bundle = ca_bundle_from_env(env)
-
     length_raw = env.get("PASSWORD_LENGTH", "32").strip()
     try:
         length = int(length_raw)
@@ -75,11 +95,45 @@ def settings_from_env(env: Mapping[str, str]) -> RotationSettings:
         raise ConfigurationError(f"SECRETS_MANAGER_ENDPOINT must be an https:// URL; got {endpoint!r}")
 
     return RotationSettings(
-        secrets_manager_endpoint=endpoint,
-        db_host=env.get("DB_HOST", "").strip() or None,
-        db_ca_bundle=ca_bundle,
-        password_length=length,
-        exclude_characters=exclude,
+        secrets_manager_endpoint=endpoint, password_length=length, exclude_characters=exclude
+    )
+
+
+def delegation_from_env(env: Mapping[str, str]) -> Delegation:
+    """Parse HOME_REGION, GLOBAL_CLUSTER_ID, SQL_WORKERS and WORKER_TIMEOUT_SECONDS."""
+    home = env.get("HOME_REGION", "").strip() or env.get("AWS_REGION", "").strip()
+    if not home:
+        raise ConfigurationError("HOME_REGION (or the runtime's AWS_REGION) must name the secrets' region")
+    raw = env.get("SQL_WORKERS", "").strip()
+    try:
+        workers = json.loads(raw) if raw else None
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"SQL_WORKERS must be a JSON object region -> worker ARN ({exc.msg})"
+        ) from None
+    if (
+        not isinstance(workers, dict)
+        or not workers
+        or not all(
+            isinstance(k, str) and isinstance(v, str) and v.startswith("arn:") for k, v in workers.items()
+        )
+    ):
+        raise ConfigurationError(
+            f"SQL_WORKERS must be a non-empty JSON object region -> worker function ARN; got {raw!r}"
+        )
+    global_id = env.get("GLOBAL_CLUSTER_ID", "").strip() or None
+    if global_id is None and home not in workers:
+        raise ConfigurationError(
+            f"SQL_WORKERS must name a worker for the home region {home} of a regional environment; "
+            f"it names {', '.join(sorted(workers))}"
+        )
+    timeout_raw = env.get("WORKER_TIMEOUT_SECONDS", "30").strip()
+    try:
+        timeout = int(timeout_raw)
+    except ValueError:
+        raise ConfigurationError(f"WORKER_TIMEOUT_SECONDS must be an integer; got {timeout_raw!r}") from None
+    return Delegation(
+        home_region=home, global_cluster_id=global_id, workers=workers, worker_timeout_seconds=timeout
     )
 
 
@@ -89,9 +143,41 @@ def get_settings() -> RotationSettings:
 
 
 @cache
+def get_delegation() -> Delegation:
+    return delegation_from_env(os.environ)
+
+
+@cache
 def get_secrets_client() -> Any:
     return boto3.client(
         "secretsmanager", endpoint_url=get_settings().secrets_manager_endpoint, config=CLIENT_CONFIG
+    )
+
+
+@cache
+def get_rds_client() -> Any:
+    return boto3.client("rds", region_name=get_delegation().home_region, config=CLIENT_CONFIG)
+
+
+@cache
+def get_lambda_client(region: str) -> Any:
+    # The Invoke waits for the worker's whole run; a retry after a read timeout is safe
+    # because every SQL step is idempotent (setSecret first tries the pending password).
+    timeout = get_delegation().worker_timeout_seconds + 5
+    config = Config(
+        connect_timeout=3, read_timeout=timeout, retries={"total_max_attempts": 2, "mode": "standard"}
+    )
+    return boto3.client("lambda", region_name=region, config=config)
+
+
+def get_workers() -> SqlWorkers:
+    delegation = get_delegation()
+    return SqlWorkers(
+        home_region=delegation.home_region,
+        global_cluster_id=delegation.global_cluster_id,
+        workers=delegation.workers,
+        rds=get_rds_client,
+        lambda_client=get_lambda_client,
     )
 
 
@@ -102,9 +188,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         logger.append_keys(
             secret_id=rotation.secret_id, step=rotation.step.value, client_request_token=rotation.token
         )
-        result = run_step(get_secrets_client(), rotation, get_settings())
+        result = run_step(get_secrets_client(), rotation, get_settings(), get_workers().run)
     except LambdaCodeError as exc:
-        # The message names secret, version, account and endpoint; never a password.
+        # The message names secret, version, account, region and endpoint; never a password.
         logger.error("rotation step failed", extra={"error": type(exc).__name__, "reason": str(exc)})
         raise
     logger.info("rotation step done", extra={"result": result.value})

@@ -1,9 +1,15 @@
-"""The four steps of single-user rotation, as plain functions of a client and settings.
+"""The four steps of single-user rotation: Secrets Manager work here, SQL on the writer's worker.
 
-Modelled on AWS's ``SecretsManagerRDSMySQLRotationSingleUser`` template: the function
-logs in as the user and changes that user's own password, so the old password stops
-working as soon as ``setSecret`` succeeds. Every step can run again after it has
-succeeded (Secrets Manager retries steps) and then changes nothing.
+Modelled on AWS's ``SecretsManagerRDSMySQLRotationSingleUser`` template: the user's own
+password is changed, so the old password stops working as soon as ``setSecret`` succeeds.
+``createSecret`` and ``finishSecret`` are Secrets Manager calls in the home region;
+``setSecret`` and ``testSecret`` read the versions here and hand the SQL to the rotation
+SQL worker of the writer's region (``lambda_src.rotation.writer``). Every step can run
+again after it has succeeded (Secrets Manager retries steps) and then changes nothing.
+
+A new version is written once, to the primary secret; Secrets Manager replicates it to
+every replica region, encrypting with each replica's key *as the caller*: this function's
+role needs kms:Encrypt and kms:GenerateDataKey on every replica key (AWS_FACTS.md).
 
 Passwords never reach a log line or an exception message: errors name the secret,
 the version, the stage, the account and the endpoint, never a secret value.
@@ -12,24 +18,24 @@ the version, the stage, the account and the endpoint, never a secret value.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import pymysql
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambda_src.common.db import RDS_CA_BUNDLE, Endpoint, connect
-from lambda_src.common.errors import (
-    AuthenticationFailed,
-    DatabaseUnavailable,
-    LambdaCodeError,
-    PasswordExpired,
-    SecretError,
-)
+from lambda_src.common.errors import SecretError
+from lambda_src.common.rotation_sql import Login, SqlRequest, SqlResult, SqlStep
 from lambda_src.common.secrets import DbCredentials, parse_secret
+from lambda_src.rotation.errors import (
+    CredentialsMismatch,
+    InvalidRotationEvent,
+    RotationNotEnabled,
+    SecretVersionMissing,
+    VersionNotStaged,
+)
 
 SERVICE = "rotation"
 logger = Logger(service=SERVICE, child=True)
@@ -56,48 +62,7 @@ MAX_PASSWORD_LENGTH = 41
 ModifyDBCluster ``MasterUserPassword``); staying inside keeps the RDS API usable to reset
 the password by hand."""
 
-
-# --- errors --------------------------------------------------------------------------
-
-
-class RotationError(LambdaCodeError):
-    """A rotation step cannot proceed; Secrets Manager retries it, then reports failure."""
-
-
-class InvalidRotationEvent(RotationError):
-    """The event lacks SecretId or ClientRequestToken, or names an unknown Step."""
-
-
-class RotationNotEnabled(RotationError):
-    """The secret is not configured for rotation (never, or rotation was cancelled)."""
-
-
-class VersionNotStaged(RotationError):
-    """The event's token is not a version staged AWSPENDING (or AWSCURRENT) of the secret."""
-
-
-class SecretVersionMissing(SecretError):
-    """The requested version/stage of the secret holds no value (yet)."""
-
-
-class CredentialsMismatch(RotationError):
-    """The pending version names another user or server than the version that logs in."""
-
-
-class NoWorkingCredentials(RotationError):
-    """setSecret could log in with none of AWSPENDING, AWSCURRENT and AWSPREVIOUS."""
-
-
-class WriterRequired(RotationError):
-    """The server is read-only (an Aurora reader or a secondary cluster)."""
-
-
-class PasswordChangeFailed(RotationError):
-    """ALTER USER failed, or the server still refuses the new password after it."""
-
-
-class PendingSecretRejected(RotationError):
-    """testSecret: the server refuses the AWSPENDING password."""
+_ACCESS_DENIED = 1045  # ER_ACCESS_DENIED_ERROR: wrong password (or unknown user)
 
 
 # --- inputs --------------------------------------------------------------------------
@@ -146,24 +111,18 @@ class RotationEvent:
 
 @dataclass(frozen=True, kw_only=True)
 class RotationSettings:
-    """How to reach Secrets Manager and the database, read once from the environment."""
+    """How to reach Secrets Manager and what to generate, read once from the environment."""
 
     secrets_manager_endpoint: str | None = None
-    """Secrets Manager endpoint URL (a VPC endpoint without private DNS). Defaults to None
-    (the regional endpoint, which private DNS resolves to the VPC endpoint)."""
-    db_host: str | None = None
-    """Host to connect to instead of the secret's ``host``. Defaults to None."""
-    db_ca_bundle: str = RDS_CA_BUNDLE
-    """PEM file of the CAs the database's certificate must chain to; TLS is always on and
-    verified. Defaults to the shipped Amazon RDS bundle."""
+    """Secrets Manager endpoint URL. Defaults to None (the regional endpoint)."""
     password_length: int = 32
     """Length of generated passwords, 8 to 41. Defaults to 32."""
     exclude_characters: str = DEFAULT_EXCLUDE_CHARACTERS
     """Characters generated passwords never contain. Defaults to ``/@"'\\``."""
-    connect_timeout: float = 3.0
-    """Seconds for TCP connect, TLS and login. Defaults to 3."""
-    read_timeout: float = 5.0
-    """Seconds to wait for any answer, ALTER USER included. Defaults to 5."""
+
+
+SqlDelegate = Callable[[SqlRequest], SqlResult]
+"""Runs a SQL step on the writer (``SqlWorkers.run``)."""
 
 
 # --- secret versions ------------------------------------------------------------------
@@ -226,94 +185,6 @@ def _read_optional(client: Any, secret_id: str, stage: str) -> SecretVersion | N
 def _aws_error(exc: ClientError) -> str:
     error = exc.response.get("Error", {})
     return f"{error.get('Code', 'Unknown')}: {error.get('Message', '')}"
-
-
-# --- database ------------------------------------------------------------------------
-
-
-def endpoint_for(version: SecretVersion, settings: RotationSettings) -> Endpoint:
-    creds = version.credentials
-    host = settings.db_host or creds.host
-    if not host:
-        raise SecretError(
-            f"the {version.stage} version {version.version_id} has no 'host' and DB_HOST is not set"
-        )
-    return Endpoint(
-        host=host,
-        port=creds.port or 3306,
-        user=creds.username,
-        password=creds.password,
-        database=creds.dbname or None,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        write_timeout=settings.read_timeout,
-        ca_bundle=settings.db_ca_bundle,
-    )
-
-
-def try_login(version: SecretVersion, settings: RotationSettings) -> pymysql.Connection | None:
-    """A connection, or None when the server refuses this password.
-
-    Anything else raises DatabaseUnavailable, named by its subclass: TlsVerificationFailed
-    (the server could not be authenticated: no password was sent), PasswordExpired (the
-    password is right but expired: another version's would not help) or plain (unreachable,
-    unknown database). Trying other passwords cannot help and would hide the cause.
-    """
-    try:
-        return connect(endpoint_for(version, settings))
-    except AuthenticationFailed as exc:
-        if isinstance(exc, PasswordExpired):
-            raise
-        return None
-
-
-def _where(version: SecretVersion, settings: RotationSettings) -> str:
-    endpoint = endpoint_for(version, settings)
-    return f"user {endpoint.user!r} at {endpoint.host}:{endpoint.port}"
-
-
-def _redact(text: str, secret: str) -> str:
-    """Server messages can quote the statement (syntax errors do): hide the password."""
-    for form in {secret, pymysql.converters.escape_string(secret)}:
-        if form:
-            text = text.replace(form, "****")
-    return text
-
-
-def change_own_password(conn: pymysql.Connection, username: str, new_password: str) -> str:
-    """ALTER USER the logged-in account to ``new_password``; returns the account changed.
-
-    The account is named explicitly from CURRENT_USER(): MariaDB 10.11 answers OK to
-    ``ALTER USER CURRENT_USER() IDENTIFIED BY ...`` and leaves the password unchanged.
-    MariaDB requires CREATE USER even for one's own account; the RDS master user has it.
-    """
-    with conn.cursor() as cur:
-        cur.execute("SELECT CURRENT_USER(), @@GLOBAL.read_only, @@GLOBAL.innodb_read_only")
-        row = cur.fetchone()
-        account, read_only, innodb_read_only = str(row[0]), int(row[1]), int(row[2])
-        user, _, host = account.rpartition("@")
-        if user != username:
-            raise CredentialsMismatch(
-                f"the server authenticated {account!r}, not the secret's user {username!r}; "
-                "refusing to change another account's password"
-            )
-        if read_only or innodb_read_only:
-            raise WriterRequired(
-                f"the server is read-only (read_only={read_only}, innodb_read_only={innodb_read_only}): "
-                "it is an Aurora reader or a secondary cluster; point the secret's 'host' or DB_HOST "
-                "at the writer (the global writer endpoint follows switchover and failover)"
-            )
-        try:
-            # Parameters are quoted by pymysql as string literals: 'user'@'host' is valid
-            # account-name syntax on MySQL 8 and MariaDB, whatever the characters.
-            cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (user, host, new_password))
-        except pymysql.err.MySQLError as exc:
-            code = exc.args[0] if exc.args else "?"
-            message = _redact(str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__, new_password)
-            raise PasswordChangeFailed(
-                f"ALTER USER for {account!r} failed: MySQL error {code}: {message}"
-            ) from None
-    return account
 
 
 # --- steps ---------------------------------------------------------------------------
@@ -384,49 +255,42 @@ def create_secret(client: Any, secret_id: str, token: str, settings: RotationSet
     return StepResult.CREATED
 
 
-def set_secret(client: Any, secret_id: str, token: str, settings: RotationSettings) -> StepResult:
-    """Make the database accept the AWSPENDING password (log in with pending, current, previous)."""
+def set_secret(client: Any, secret_id: str, token: str, delegate: SqlDelegate) -> StepResult:
+    """Make the writer accept the AWSPENDING password (the worker logs in with pending, current, previous)."""
     current = read_version(client, secret_id, AWSCURRENT)
     pending = read_version(client, secret_id, AWSPENDING, token=token)
-
-    conn = try_login(pending, settings)
-    if conn is not None:
-        conn.close()
-        logger.info("database already accepts the AWSPENDING password", extra={"version_id": token})
-        return StepResult.ALREADY_SET
-
     _require_same_account(pending, current, secret_id)
-    used = current
-    conn = try_login(current, settings)
-    if conn is None:
-        previous = _read_optional(client, secret_id, AWSPREVIOUS)
-        if previous is not None:
-            _require_same_account(pending, previous, secret_id)
-            used = previous
-            conn = try_login(previous, settings)
-    if conn is None:
-        raise NoWorkingCredentials(
-            f"{secret_id}: the database refuses {_where(pending, settings)} with the AWSPENDING, AWSCURRENT "
-            "and AWSPREVIOUS passwords; the password was changed outside rotation: put the working "
-            "password in AWSCURRENT and rotate again"
-        )
-    try:
-        account = change_own_password(conn, pending.credentials.username, pending.credentials.password)
-    finally:
-        conn.close()
-
-    check = try_login(pending, settings)
-    if check is None:
-        raise PasswordChangeFailed(
-            f"{secret_id}: ALTER USER succeeded but the database still refuses {_where(pending, settings)} "
-            f"with the AWSPENDING password of version {token}"
-        )
-    check.close()
+    logins = [Login(stage=AWSCURRENT, password=current.credentials.password)]
+    previous = _read_optional(client, secret_id, AWSPREVIOUS)
+    if previous is not None:
+        _require_same_account(pending, previous, secret_id)
+        logins.append(Login(stage=AWSPREVIOUS, password=previous.credentials.password))
+    result = delegate(_sql_request(SqlStep.SET, secret_id, token, pending, tuple(logins)))
     logger.info(
-        "database password changed",
-        extra={"version_id": token, "logged_in_with": used.stage, "account": account},
+        "database password set on the writer",
+        extra={
+            "version_id": token,
+            "result": result.result,
+            "writer_region": result.region,
+            "logged_in_with": result.logged_in_with,
+            "account": result.account,
+        },
     )
-    return StepResult.PASSWORD_SET
+    return StepResult.ALREADY_SET if result.result == StepResult.ALREADY_SET else StepResult.PASSWORD_SET
+
+
+def _sql_request(
+    step: SqlStep, secret_id: str, token: str, pending: SecretVersion, logins: tuple[Login, ...]
+) -> SqlRequest:
+    return SqlRequest(
+        step=step,
+        secret_id=secret_id,
+        version_id=token,
+        username=pending.credentials.username,
+        dbname=pending.credentials.dbname or None,
+        pending=pending.credentials.password,
+        logins=logins,
+    )
 
 
 def _require_same_account(pending: SecretVersion, other: SecretVersion, secret_id: str) -> None:
@@ -438,29 +302,13 @@ def _require_same_account(pending: SecretVersion, other: SecretVersion, secret_i
         )
 
 
-def test_secret(client: Any, secret_id: str, token: str, settings: RotationSettings) -> StepResult:
-    """Log in with the AWSPENDING password and run a query."""
+def test_secret(client: Any, secret_id: str, token: str, delegate: SqlDelegate) -> StepResult:
+    """Have the writer's worker log in with the AWSPENDING password and run a query."""
     pending = read_version(client, secret_id, AWSPENDING, token=token)
-    conn = try_login(pending, settings)
-    if conn is None:
-        raise PendingSecretRejected(
-            f"{secret_id}: the database refuses {_where(pending, settings)} with the AWSPENDING password "
-            f"of version {token}; AWSCURRENT is unchanged (setSecret did not take effect)"
-        )
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT NOW()")
-            if cur.fetchone() is None:
-                raise PendingSecretRejected(
-                    f"{secret_id}: SELECT NOW() returned no row as {_where(pending, settings)}"
-                )
-    except pymysql.err.MySQLError as exc:
-        raise DatabaseUnavailable(
-            f"{secret_id}: SELECT NOW() failed as {_where(pending, settings)}: {exc}"
-        ) from None
-    finally:
-        conn.close()
-    logger.info("AWSPENDING password works", extra={"version_id": token})
+    result = delegate(_sql_request(SqlStep.TEST, secret_id, token, pending, ()))
+    logger.info(
+        "AWSPENDING password works on the writer", extra={"version_id": token, "writer_region": result.region}
+    )
     return StepResult.TESTED
 
 
@@ -491,7 +339,9 @@ def finish_secret(client: Any, secret_id: str, token: str, versions: Mapping[str
     return StepResult.FINISHED
 
 
-def run_step(client: Any, event: RotationEvent, settings: RotationSettings) -> StepResult:
+def run_step(
+    client: Any, event: RotationEvent, settings: RotationSettings, delegate: SqlDelegate
+) -> StepResult:
     """Check the staging, then run the event's step."""
     versions = check_staging(client, event.secret_id, event.token)
     if AWSCURRENT in versions[event.token]:
@@ -501,7 +351,7 @@ def run_step(client: Any, event: RotationEvent, settings: RotationSettings) -> S
     if event.step is Step.CREATE:
         return create_secret(client, event.secret_id, event.token, settings)
     if event.step is Step.SET:
-        return set_secret(client, event.secret_id, event.token, settings)
+        return set_secret(client, event.secret_id, event.token, delegate)
     if event.step is Step.TEST:
-        return test_secret(client, event.secret_id, event.token, settings)
+        return test_secret(client, event.secret_id, event.token, delegate)
     return finish_secret(client, event.secret_id, event.token, versions)

@@ -506,7 +506,8 @@ def _imports_no_layer(b: GraphBuilder, bad: bool) -> Node:
 @case("lambda-imports-satisfied", "handler outside lambda_src", expect=("'index.handler'", "lambda_src"))
 def _imports_foreign_handler(b: GraphBuilder, bad: bool) -> Node:
     b.vpc_endpoints()
-    return b.lambda_function("rotation", **({"handler": "index.handler"} if bad else {}))
+    # The rotation function runs outside the VPC, as the component declares it.
+    return b.lambda_function("rotation", vpcConfig=None, **({"handler": "index.handler"} if bad else {}))
 
 
 @case("lambda-imports-satisfied", "unknown subpackage", expect=("'nosuch'", "not a package"))
@@ -853,6 +854,44 @@ def _rotation_other_secret(b: GraphBuilder, bad: bool) -> Node:
     return b.secret("aurora/prod/users/readonly", rotate=not bad)
 
 
+def _rotation_function(b: GraphBuilder, *key_arns: str) -> Node:
+    """The rotation function the schedules of ``b.secret`` name, with a role allowed these keys."""
+    function = b.lambda_function("rotation", name="rotation", vpcConfig=None)
+    b.add(
+        ROLE_POLICY,
+        "rotation-policy",
+        {
+            "role": "rotation-role",
+            "policy": iam_policy(
+                {
+                    "Sid": "EncryptSecretVersionsAndReplicas",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                    "Resource": list(key_arns),
+                }
+            ),
+        },
+    )
+    return function
+
+
+@case(
+    "rotation-encrypts-every-replica",
+    "home key only",
+    env="prod",
+    expect=("aurora/prod/master", "kms:Encrypt, kms:GenerateDataKey", "replica key in us-west-2"),
+)
+def _rotation_replica_keys(b: GraphBuilder, bad: bool) -> Node:
+    # Issue 12: the rotation role held rights on the home key only, so rotated versions
+    # never reached the replicas encrypted with their own region's key.
+    b.secret("aurora/prod/master")
+    home = b.kms_key_arn(b.env.primary_region, "secrets")
+    replicas = [b.kms_key_arn(r, "secrets-replica") for r in b.env.secondary_regions]
+    function = _rotation_function(b, home, *([] if bad else replicas))
+    function.inputs["role"] = f"arn:aws:iam::{b.env.account_id}:role/rotation-role"
+    return function
+
+
 # --- DNS and health checks ------------------------------------------------------------------------
 
 
@@ -1029,8 +1068,9 @@ def test_baseline_graphs_are_clean(env_name: str):
     b = GraphBuilder(env_name)
     b.aurora_cluster()
     b.vpc_endpoints()
-    for sub in ("health", "rotation", "bootstrap", "migrator"):
+    for sub in ("health", "rotation_sql", "bootstrap", "migrator"):
         b.lambda_function(sub)
+    b.lambda_function("rotation", vpcConfig=None)  # outside the VPC: it reaches other regions' Lambda APIs
     b.secret(f"aurora/{env_name}/master")
     b.regional_outputs()
     if b.env.is_global:
@@ -1213,8 +1253,10 @@ def test_prod_primary_without_secretsmanager_endpoint_is_caught_on_its_callers()
 
     assert {f.rule for f in findings} == {"lambda-apis-reachable"}
     flagged = {f.resource for f in findings}
-    for sub in ("health", "rotation"):
+    for sub in ("health", "bootstrap"):
         assert _function_named(graph, "prod.us-east-1", sub).urn in flagged
+    # The rotation function runs outside the VPC (it reaches other regions' Lambda APIs).
+    assert _function_named(graph, "prod.us-east-1", "rotation").urn not in flagged
     assert all("secretsmanager" in f.message for f in findings)
     assert {f.stack for f in findings} == {"prod.us-east-1"}
 
@@ -1300,6 +1342,27 @@ def test_database_port_opened_to_the_internet_in_prod_is_refused():
     findings = evaluate(graph)
 
     assert [(f.rule, f.resource) for f in findings] == [("no-open-database-port", ingress.urn)]
+
+
+def test_prod_rotation_role_without_a_replica_key_is_refused():
+    graph = planned_graph("prod")
+    policy = find(
+        graph,
+        lambda n: n.type == ROLE_POLICY and "EncryptSecretVersionsAndReplicas" in str(n.inputs["policy"]),
+    )
+    document = json.loads(policy.inputs["policy"])
+    for statement in document["Statement"]:
+        if statement["Sid"] == "EncryptSecretVersionsAndReplicas":
+            statement["Resource"] = [r for r in statement["Resource"] if ":eu-west-1:" not in r]
+    policy.inputs["policy"] = json.dumps(document)
+    rotation = _function_named(graph, "prod.us-east-1", "rotation")
+
+    findings = evaluate(graph)
+
+    # Every secret the function rotates (master and the three users) is named, for eu-west-1 only.
+    assert {(f.rule, f.resource) for f in findings} == {("rotation-encrypts-every-replica", rotation.urn)}
+    assert len(findings) == 4
+    assert all("replica key in eu-west-1" in f.message for f in findings)
 
 
 def test_user_secret_without_rotation_in_prod_is_reported():

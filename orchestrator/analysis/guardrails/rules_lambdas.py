@@ -209,3 +209,78 @@ def _iam(graph: Graph) -> Iterator[Hit]:
 
 
 # --- Encryption, rotation ----------------------------------------------------------------------
+
+
+def _grants(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    """Some Allow statement names ``action`` (or a pattern of it) on ``resource`` (or a pattern)."""
+    from fnmatch import fnmatchcase
+
+    for statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = [str(a).lower() for a in _as_list(statement.get("Action", []))]
+        resources = [str(r) for r in _as_list(statement.get("Resource", []))]
+        if any(fnmatchcase(action.lower(), a) for a in actions) and any(
+            fnmatchcase(resource, r) for r in resources
+        ):
+            return True
+    return False
+
+
+# Writing a version encrypts it with the secret's key (GenerateDataKey; reading it back needs
+# Decrypt); Secrets Manager then replicates it as the caller, which needs kms:Encrypt and
+# kms:GenerateDataKey on each replica's customer-managed key (Secrets Manager API Reference,
+# ReplicateSecretToRegions; shared/AWS_FACTS.md).
+_HOME_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+_REPLICA_KEY_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey")
+
+
+@rule(
+    "rotation-encrypts-every-replica",
+    "error",
+    "a secret's rotation function may encrypt with the secret's key and every replica's key, or new versions never replicate",
+    "Secrets Manager API Reference, ReplicateSecretToRegions (KMS permissions); AWS_FACTS.md",
+)
+def _rotation_replica_keys(graph: Graph) -> Iterator[Hit]:
+    from orchestrator.analysis.guardrails.core import UNKNOWN
+
+    secrets = {n.resource.id: n for n in graph.of_type("aws:secretsmanager/secret:Secret")}
+    for schedule in graph.of_type("aws:secretsmanager/secretRotation:SecretRotation"):
+        secret = secrets.get(str(schedule.inputs.get("secretId")))
+        function_arn = str(schedule.inputs.get("rotationLambdaArn") or "")
+        function = next(
+            (
+                f
+                for f in graph.of_type(FUNCTION)
+                if f.stack == schedule.stack and function_arn.endswith(f":function:{f.inputs.get('name')}")
+            ),
+            None,
+        )
+        if secret is None or function is None:
+            continue  # secrets-rotate and the plan itself report a schedule without its parts
+        role = str(function.inputs.get("role") or "")
+        policies = [
+            p
+            for p in graph.of_type("aws:iam/rolePolicy:RolePolicy")
+            if p.stack == function.stack
+            and p.inputs.get("role")
+            and role.endswith(f"/{p.inputs.get('role')}")
+        ]
+        if any(UNKNOWN in str(p.inputs.get("policy")) for p in policies):
+            continue  # a preview that doesn't know a key ARN yet can't be judged
+        statements = [s for p in policies for s in _statements(p.inputs.get("policy"))]
+        needed = [(str(secret.inputs.get("kmsKeyId") or ""), "the secret's key", _HOME_KEY_ACTIONS)]
+        needed += [
+            (str(r.get("kmsKeyId") or ""), f"the replica key in {r.get('region')}", _REPLICA_KEY_ACTIONS)
+            for r in secret.inputs.get("replicas") or []
+        ]
+        for key, what, actions in needed:
+            if not key or key == UNKNOWN:
+                continue
+            missing = [a for a in actions if not _grants(statements, a, key)]
+            if missing:
+                yield (
+                    function,
+                    f"rotation of {secret.inputs.get('name')} runs as {role}, which lacks {', '.join(missing)} on "
+                    f"{what} {key}: new versions would not reach that replica; grant them in the rotation role",
+                )

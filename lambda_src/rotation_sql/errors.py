@@ -1,0 +1,29 @@
+"""Named errors of the rotation SQL worker; their names reach the rotation function as ``errorType``."""
+
+from __future__ import annotations
+
+from lambda_src.common.errors import LambdaCodeError
+
+
+class SqlWorkerError(LambdaCodeError):
+    """The SQL step cannot be done; Secrets Manager retries the rotation step, then reports failure."""
+
+
+class NotWriter(SqlWorkerError):
+    """The worker's own cluster is read-only: the writer is elsewhere (the choice was stale)."""
+
+
+class AccountMismatch(SqlWorkerError):
+    """The server authenticated another account than the secret's user."""
+
+
+class NoWorkingCredentials(SqlWorkerError):
+    """setSecret could log in with none of AWSPENDING, AWSCURRENT and AWSPREVIOUS."""
+
+
+class PasswordChangeFailed(SqlWorkerError):
+    """ALTER USER failed, or the server still refuses the new password after it."""
+
+
+class PendingSecretRejected(SqlWorkerError):
+    """testSecret: the server refuses the AWSPENDING password."""
