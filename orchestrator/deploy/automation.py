@@ -176,7 +176,12 @@ def _clean(message: str) -> str:
 
 # --- Errors -----------------------------------------------------------------------------------
 
-_LOCK_HOLDER = re.compile(r"(?P<file>\S+\.json): created by (?P<who>.+?) \(pid (?P<pid>\d+)\) at (?P<at>\S+)")
+# A self-managed backend's lock line: "<backend URL>/.pulumi/locks/.../<id>.json[?<backend query>]: created
+# by user@host (pid N) at <time>" (the CLI puts the backend URL's query, e.g. ?region=... or
+# ?no_tmp_dir=true for file://, after the lock file's path).
+_LOCK_HOLDER = re.compile(
+    r"(?P<file>\S+?\.json)(?:\?\S*)?: created by (?P<who>.+?) \(pid (?P<pid>\d+)\) at (?P<at>\S+)"
+)
 _PLUGIN_MISSING = re.compile(r"no resource plugin|could not find (the )?plugin|plugin .* not found|"
                              r"failed to (load|install) (resource )?plugin", re.I)  # fmt: skip
 _PASSPHRASE = re.compile(r"passphrase", re.I)
@@ -604,7 +609,17 @@ class AutomationRunner:
         try:
             self.command.run(args, str(self.project_dir), self._env_vars())
         except Exception as exc:
-            raise self._error(source, exc) from exc
+            error = self._error(source, exc)
+            if "no resources found to move" in str(error):
+                # The CLI doesn't say which: name what was asked for.
+                raise StackOperationError(
+                    source.name,
+                    f"{error.args[0].split(': ', 1)[-1]}: none of {', '.join(urns)} is in the state of "
+                    f"{self.qualified_name(source.name)} (`pulumi stack --stack {self.qualified_name(source.name)} "
+                    "--show-urns` lists what is)",
+                    kind="failed",
+                ) from exc
+            raise error from exc
 
     def list_stacks(self) -> list[StackInfo]:
         """Every stack of this project in the backend, with its tags (no outputs: see info)."""

@@ -337,7 +337,7 @@ class FakePulumi(PulumiCommand):
         by_urn = {urn(self.short(source_arg), typ, res): (typ, res) for typ, res in source.resources}
         unknown = [u for u in urns if u not in by_urn]
         if unknown:
-            return "", f"error: no resources found to move: {', '.join(unknown)}", 255
+            return "", "error: no resources found to move", 255  # CLI 3.274 names none of them
         moving = [by_urn[u] for u in urns]
         source.resources = [r for r in source.resources if r not in moving]
         dest.resources = dest.resources + moving
@@ -604,14 +604,15 @@ def test_locked_stack_names_the_holder_and_how_to_clear_a_stale_lock(
     staging: Environment, fake: FakePulumi, project: Path
 ) -> None:
     # GIVEN a self-managed backend whose lock on the primary is held by another process
+    # (as CLI 3.274 prints it: the backend URL's query follows the lock file's path)
     lock_file = (
-        "s3://aurora-pulumi-state-222222222222/staging?region=us-east-1/.pulumi/locks/organization/"
+        "s3://aurora-pulumi-state-222222222222/staging/.pulumi/locks/organization/"
         f"{PROJECT}/staging.us-east-1/0b4c.json"
     )
     fake.failures[("up", "staging.us-east-1")] = Failure(
         stderr="error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) "
         "to end or delete the lock file with `pulumi cancel`.\n"
-        f"  {lock_file}: created by ci@runner-7 (pid 4242) at 2026-03-01T09:58:00Z"
+        f"  {lock_file}?region=us-east-1: created by ci@runner-7 (pid 4242) at 2026-03-01T09:58:00Z"
     )
     runner = make_runner(staging, fake, project)
     spec = stack_by_name(staging, "staging.us-east-1")
@@ -624,6 +625,7 @@ def test_locked_stack_names_the_holder_and_how_to_clear_a_stale_lock(
     error = caught.value
     assert error.kind == "locked" and error.stack == "staging.us-east-1"
     assert "ci@runner-7 (pid 4242) since 2026-03-01T09:58:00Z" in str(error)
+    assert f"lock file {lock_file}" in str(error)
     assert (
         f"PULUMI_BACKEND_URL={staging.state.backend_url} pulumi cancel --yes --stack "
         f"organization/{PROJECT}/staging.us-east-1" in str(error)
