@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT as REPO_ROOT
+
 TOOLS_DIR = REPO_ROOT / ".tools" / "pulumi"
 ENGINE_MODULE = REPO_ROOT / "tools" / "engine"
 FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "real_engine_project"
@@ -99,6 +100,21 @@ def make_project(directory: Path, *, name: str = "aurora-global") -> Path:
         f"    virtualenv: {Path(sys.executable).parent.parent}\n"
     )
     return directory
+
+
+def policy_pack_launcher(directory: Path) -> Path:
+    """An executable that starts the repository's CrossGuard pack (policy/) for `--policy-pack`.
+
+    The 3.274 CLI asks a language host to run a Python pack directory (RunPlugin) in a way the
+    3.68 host misreads (it runs the project's program instead of the pack), so the pack is
+    handed to the engine as an executable analyzer plugin: the engine starts it with its own
+    address, exactly as the language host would have started the pack.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    launcher = directory / "aurora-guardrails"
+    launcher.write_text(f'#!/bin/sh\nexec "${{PULUMI_PYTHON_CMD:-python3}}" -u {POLICY_PACK} "$@"\n')
+    launcher.chmod(0o755)
+    return launcher
 
 
 def cli(

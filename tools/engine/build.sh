@@ -72,7 +72,7 @@ fi
 export GOPROXY="$proxy" GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false -p=${ENGINE_BUILD_JOBS:-2}"
 
 echo "make engine: building pulumi $cli_version and the Python language host $host_version into $cache"
-echo "make engine: (a cold build downloads about 1 GB of modules and takes 10-20 minutes on 2 cores)"
+echo "make engine: (a cold build downloads about 0.5 GB of modules and takes 15-35 minutes on 2 cores)"
 started=$(date +%s)
 staging="$cache.partial.$$"
 rm -rf "$staging"

@@ -6,7 +6,7 @@ tests/fixtures/real_engine_project (stack config, outputs and ``pulumi.dynamic``
 no cloud, no provider plugin). Each test gets its own ``file://`` backend, ``PULUMI_HOME``
 and project copy, with automatic plugin acquisition off. The stacks carry the product's
 names (``staging.us-east-1`` ..., ``organization/aurora-global/<stack>`` in the backend) and
-are driven by :class:`orchestrator.automation.AutomationRunner` and the orchestration engine
+are driven by :class:`orchestrator.deploy.automation.AutomationRunner` and the orchestration engine
 exactly as ``infra`` drives them.
 
 Without the binaries the tier skips (run ``make engine``); in CI (``CI=true``) it fails.
@@ -17,20 +17,18 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pulumi import automation as auto
 
-from orchestrator.automation import AutomationRunner
-from orchestrator.engine import Orchestrator
-from orchestrator.environment import Environment, StateSettings, load_environment
-from orchestrator.runner import StackOperationError, StackResult
-from orchestrator.topology import StackSpec, stack_by_name, stack_config
+from model.environment import Environment, StateSettings, load_environment
+from model.topology import StackSpec, stack_by_name, stack_config
+from orchestrator.deploy.automation import AutomationRunner
+from orchestrator.deploy.engine import Orchestrator
+from orchestrator.deploy.runner import StackOperationError, StackResult
 from tests.support.real_engine import (
-    POLICY_PACK,
     Recorder,
     cli,
     engine_environment,
@@ -38,6 +36,7 @@ from tests.support.real_engine import (
     kill_cli_running,
     make_project,
     missing_engine_reason,
+    policy_pack_launcher,
     wait_for,
 )
 
@@ -61,14 +60,20 @@ def engine_built() -> None:
 def project(engine_built: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for key, value in engine_environment(tmp_path / "pulumi-home").items():
         monkeypatch.setenv(key, value)
+    # The same backend as the runner's, for the CLI commands a test runs itself.
+    monkeypatch.setenv("PULUMI_BACKEND_URL", backend_url(tmp_path))
     return make_project(tmp_path / "project")
+
+
+def backend_url(tmp_path: Path) -> str:
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    return f"file://{state}"
 
 
 def file_backend(env: Environment, tmp_path: Path) -> Environment:
     """The environment with its state in a temp dir (passphrase secrets: no KMS)."""
-    state = tmp_path / "state"
-    state.mkdir(exist_ok=True)
-    return env.model_copy(update={"state": StateSettings(backend_url=f"file://{state}")})
+    return env.model_copy(update={"state": StateSettings(backend_url=backend_url(tmp_path))})
 
 
 @pytest.fixture
@@ -118,7 +123,7 @@ def resources_of(project: Path, stack: str) -> dict[str, dict[str, Any]]:
 # --- Stacks, config and outputs in waves ----------------------------------------------------------
 
 
-def test_infra_up_creates_the_product_stacks_and_feeds_outputs_forward_in_waves(
+def test_infra_up_creates_tagged_product_stacks_and_feeds_outputs_forward_in_waves(
     staging: Environment, project: Path, notices: list[str]
 ) -> None:
     # GIVEN staging (primary, one secondary, DNS) on a fresh self-managed backend
@@ -126,14 +131,15 @@ def test_infra_up_creates_the_product_stacks_and_feeds_outputs_forward_in_waves(
     progress = Recorder()
 
     # WHEN the orchestration engine brings it up through the real CLI
-    report = Orchestrator(staging, runner, progress=progress).up()
+    extra = {"aurora:expires-at": "2031-01-01T00:00:00Z"}
+    report = Orchestrator(staging, runner, progress=progress, extra_tags=extra).up()
 
     # THEN the three stacks ran in dependency order and succeeded
     assert report.ok, report.failure
     assert [r.stack for r in report.results] == ["staging.us-east-1", "staging.us-west-2", "staging.dns"]
     primary, secondary, dns = report.results
     # AND the backend knows them under the self-managed names the product uses
-    listed = json.loads(cli(project, "stack", "ls", "--json").stdout)
+    listed = json.loads(cli(project, "stack", "ls", "--json", "--fully-qualify-stack-names").stdout)
     assert sorted(s["name"] for s in listed) == sorted(
         qualified(s) for s in ("staging.us-east-1", "staging.us-west-2", "staging.dns")
     )
@@ -156,28 +162,21 @@ def test_infra_up_creates_the_product_stacks_and_feeds_outputs_forward_in_waves(
     # AND every resource was reported created
     assert progress.statuses("staging-us-east-1-cluster") == ["creating", "created"]
 
-
-def test_stack_tags_persist_in_the_self_managed_backend(
-    staging: Environment, project: Path, notices: list[str]
-) -> None:
-    # GIVEN staging brought up by the engine (which tags each stack with its environment and role)
-    runner = runner_for(staging, project, notices)
-    assert Orchestrator(staging, runner, extra_tags={"aurora:expires-at": "2031-01-01T00:00:00Z"}).up().ok
-
-    # WHEN a fresh runner reads the stacks back
+    # AND a fresh runner reads each stack's tags back from the self-managed backend
     reader = runner_for(staging, project, [])
     listed = {s.name: s for s in reader.list_stacks()}
-    info = reader.info(stack_by_name(staging, "staging.us-west-2"))
-
-    # THEN each stack carries its tags in the file backend
-    assert set(listed) == {"staging.us-east-1", "staging.us-west-2", "staging.dns"}
-    assert listed["staging.us-east-1"].tags["aurora:role"] == "primary"
-    assert listed["staging.us-west-2"].tags["aurora:role"] == "secondary"
-    assert listed["staging.dns"].tags["aurora:role"] == "dns"
+    assert {name: s.tags["aurora:role"] for name, s in listed.items()} == {
+        "staging.us-east-1": "primary",
+        "staging.us-west-2": "secondary",
+        "staging.dns": "dns",
+    }
     assert {s.tags["aurora:environment"] for s in listed.values()} == {"staging"}
+    info = reader.info(stack_by_name(staging, "staging.us-west-2"))
     assert info.tags["aurora:expires-at"] == "2031-01-01T00:00:00Z"
     # AND info reports the resource count, last update and outputs from the backend
-    assert info.exists and info.resource_count >= 3 and info.last_update is not None
+    assert (
+        info.exists and info.resource_count == 4 and info.last_update is not None
+    )  # stack, provider, vpc, cluster
     assert info.outputs["fed_global_cluster_identifier"] == "staging-global"
 
 
@@ -216,7 +215,7 @@ def test_engine_events_report_create_update_delete_and_a_named_failure(
     # GIVEN a first update that creates the primary's records and an extra one
     created = Recorder()
     first = up_primary(runner, staging, created, extraResources=[extra])
-    assert first.changes == {"create": 5}  # the stack, vpc, global cluster, cluster, extra
+    assert first.changes == {"create": 6}  # the stack, records provider, vpc, global cluster, cluster, extra
     assert created.statuses(cluster) == ["creating", "created"]
     assert created.statuses(extra) == ["creating", "created"]
 
@@ -229,7 +228,7 @@ def test_engine_events_report_create_update_delete_and_a_named_failure(
     assert changed.statuses(cluster) == ["updating", "updated"]
     assert changed.statuses(extra) == ["deleting", "deleted"]
     assert changed.statuses("staging-us-east-1-vpc") == ["same"]
-    assert second.changes == {"update": 1, "delete": 1, "same": 3}
+    assert second.changes == {"update": 1, "delete": 1, "same": 4}
 
     # WHEN the cluster's next update fails
     failing = Recorder()
@@ -270,7 +269,7 @@ def test_preview_returns_the_change_summary_and_changes_nothing(
 
     # THEN the summary counts one update, one create and the unchanged rest
     assert result.operation == "preview"
-    assert result.changes == {"update": 1, "create": 1, "same": 3}
+    assert result.changes == {"update": 1, "create": 1, "same": 4}  # same: stack, provider, vpc, global
     # AND the planned steps were reported as planned, and the current outputs came back
     assert progress.statuses("staging-us-east-1-cluster") == ["update"]
     assert progress.statuses("staging-new") == ["create"]
@@ -296,7 +295,8 @@ def test_destroy_runs_in_reverse_order_of_the_waves_and_empties_every_stack(
     # THEN DNS went first, then the secondary, then the primary, each deleting all it had
     assert report.ok, report.failure
     assert [r.stack for r in report.results] == ["staging.dns", "staging.us-west-2", "staging.us-east-1"]
-    assert [r.changes.get("delete") for r in report.results] == [3, 3, 4]
+    # (the stack resource and the records provider count too)
+    assert [r.changes.get("delete") for r in report.results] == [4, 4, 5]
     # AND within the primary the cluster went before the global cluster and VPC it depends on
     deleted = [
         name
@@ -373,19 +373,20 @@ def test_an_interrupted_update_leaves_a_lock_reported_with_its_holder_and_cancel
     # WHEN the stale lock is cancelled, the next update succeeds
     runner.cancel(spec)
     assert not any(locks.iterdir())
-    assert up_primary(runner, staging).changes.get("create") == 4
+    assert up_primary(runner, staging).changes.get("create") == 5
     assert [n for n in notices if "could not cancel" in n] == []
 
 
 def test_two_secondaries_update_at_the_same_time_from_separate_workspaces(
     prod: Environment, project: Path, notices: list[str]
 ) -> None:
-    # GIVEN prod's primary deployed, and records that take two seconds to create
+    # GIVEN prod's primary deployed, and secondaries whose cluster create can only finish once
+    # both stacks' creates are running (a rendezvous in a shared directory)
     runner = runner_for(prod, project, notices)
     primary = up_primary(runner, prod)
     upstream = {"prod.us-east-1": primary.outputs}
     specs = [stack_by_name(prod, "prod.us-west-2"), stack_by_name(prod, "prod.eu-west-1")]
-    slow = {"aurora:createDelaySeconds": "2"}
+    slow = {"aurora:rendezvousDir": str(project / "rendezvous"), "aurora:rendezvousPeers": "2"}
 
     # WHEN both secondaries are brought up from two threads
     results: dict[str, StackResult] = {}
@@ -410,6 +411,10 @@ def test_two_secondaries_update_at_the_same_time_from_separate_workspaces(
         "prod.eu-west-1": "prod-global",
     }
     # AND their clusters were being created at the same time (the updates overlapped)
+    assert sorted(p.name for p in (project / "rendezvous").iterdir()) == [
+        "prod-eu-west-1-cluster",
+        "prod-us-west-2-cluster",
+    ]
     spans = []
     for spec in specs:
         slug = spec.name.replace(".", "-")
@@ -447,55 +452,28 @@ def test_move_resources_moves_state_between_stacks_without_touching_the_resource
     after = runner.up(
         secondary_spec, {**secondary_config, "aurora:extraResources": ["staging-movable"]}, progress
     )
-    assert after.changes == {"same": 4}
+    assert after.changes == {"same": 5}  # the stack, the records provider, vpc, cluster, the moved one
     assert progress.statuses("staging-movable") == ["same"]
-    assert up_primary(runner, staging).changes == {"same": 4}
+    assert up_primary(runner, staging).changes == {"same": 5}  # the stack, provider, vpc, global, cluster
 
-
-def test_move_resources_reports_a_missing_urn_as_a_failed_stack_operation(
-    staging: Environment, project: Path, notices: list[str]
-) -> None:
-    # GIVEN two deployed stacks
-    runner = runner_for(staging, project, notices)
-    primary = up_primary(runner, staging)
-    secondary_spec = stack_by_name(staging, "staging.us-west-2")
-    runner.up(
-        secondary_spec,
-        stack_config(staging, secondary_spec, {"staging.us-east-1": primary.outputs}),
-        Recorder(),
-    )
-    before = resources_of(project, "staging.us-west-2").keys()
-
-    # WHEN a URN the source doesn't hold is moved
+    # AND moving a URN the source no longer holds is refused by the CLI, and changes nothing
     with pytest.raises(StackOperationError) as caught:
-        runner.move_resources(
-            stack_by_name(staging, "staging.us-east-1"),
-            secondary_spec,
-            [urn("staging.us-east-1", "no-such-record")],
-        )
-
-    # THEN the CLI's refusal is the error, and the destination is untouched
+        runner.move_resources(primary_spec, secondary_spec, [moved_from])
     assert caught.value.kind == "failed" and caught.value.stack == "staging.us-east-1"
-    assert "no-such-record" in str(caught.value)
-    assert resources_of(project, "staging.us-west-2").keys() == before
+    assert "no resources found to move" in str(caught.value) and moved_from in str(caught.value)
+    assert moved_to in resources_of(project, "staging.us-west-2")
 
 
 # --- The CrossGuard pack -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def previewed_primary(staging: Environment, project: Path, notices: list[str]) -> Iterator[AutomationRunner]:
-    runner = runner_for(staging, project, notices)
-    up_primary(runner, staging)
-    yield runner
-
-
-def policy_preview(project: Path) -> tuple[int, str]:
+def policy_preview(project: Path, tmp_path: Path) -> tuple[int, str]:
+    """`pulumi preview --policy-pack` of the primary with the repository's pack."""
     result = cli(
         project,
         "preview",
         "--policy-pack",
-        str(POLICY_PACK),
+        str(policy_pack_launcher(tmp_path / "policy-launcher")),
         "--stack",
         qualified("staging.us-east-1"),
         "--color",
@@ -507,30 +485,34 @@ def policy_preview(project: Path) -> tuple[int, str]:
 
 
 def test_policy_pack_rejects_a_resource_of_an_aws_type_without_an_explicit_provider(
-    staging: Environment, project: Path, previewed_primary: AutomationRunner
+    staging: Environment, project: Path, notices: list[str], tmp_path: Path
 ) -> None:
-    # GIVEN the program declares an Aurora cluster that no explicit provider manages
+    # GIVEN the primary's program declares an Aurora cluster that no explicit provider manages
+    runner = runner_for(staging, project, notices)
     spec = stack_by_name(staging, "staging.us-east-1")
-    previewed_primary.preview(spec, primary_config(staging, unmanagedCluster="true"), Recorder())
+    runner.preview(spec, primary_config(staging, unmanagedCluster="true"), Recorder())
 
-    # WHEN it is previewed with the repository's policy pack, as the README says
-    code, output = policy_preview(project)
+    # WHEN it is previewed with the repository's policy pack
+    code, output = policy_preview(project, tmp_path)
 
-    # THEN the real engine ran the pack and the mandatory rule failed the preview
+    # THEN the real engine ran the pack and its mandatory rule failed the preview, naming the resource
     assert code != 0, output
-    assert "aurora-guardrails" in output
+    assert "aurora-guardrails@v" in output
     assert "no-ambient-provider" in output and "mandatory" in output
     assert "staging-us-east-1-unmanaged-cluster" in output
 
 
 def test_policy_pack_passes_a_program_that_breaks_no_rule(
-    staging: Environment, project: Path, previewed_primary: AutomationRunner
+    staging: Environment, project: Path, notices: list[str], tmp_path: Path
 ) -> None:
-    # GIVEN the primary's program as deployed (records only, no AWS resource)
-    # WHEN it is previewed with the policy pack
-    code, output = policy_preview(project)
+    # GIVEN the primary's program with records only (no resource of an AWS type)
+    runner = runner_for(staging, project, notices)
+    runner.preview(stack_by_name(staging, "staging.us-east-1"), primary_config(staging), Recorder())
 
-    # THEN the pack ran and found nothing
+    # WHEN it is previewed with the policy pack
+    code, output = policy_preview(project, tmp_path)
+
+    # THEN the pack ran and reported nothing
     assert code == 0, output
-    assert "aurora-guardrails" in output
-    assert "no-ambient-provider" not in output
+    assert "aurora-guardrails@v" in output
+    assert "no-ambient-provider" not in output and "mandatory" not in output
