@@ -10,6 +10,7 @@ which has the Python SDK) as the Python the language host and dynamic providers 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -188,6 +189,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for child in _children(pid):
+        found.extend(_descendants(child))
+        found.append(child)
+    return found
+
+
 def kill_cli_running(verb: str, stack: str) -> int:
     """SIGKILL the `pulumi <verb> ... --stack <stack>` process this test process started.
 
@@ -201,6 +210,11 @@ def kill_cli_running(verb: str, stack: str) -> int:
             continue
         words = [w.decode() for w in argv if w]
         if words and Path(words[0]).name == "pulumi" and verb in words and stack in words:
+            # Its language host and program go too (children first), as with a lost machine;
+            # left alone they would linger until the host's health check notices.
+            for child in _descendants(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
             os.kill(pid, signal.SIGKILL)
             return pid
     raise AssertionError(f"no running `pulumi {verb}` for {stack} among this process's children")
