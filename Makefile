@@ -7,7 +7,7 @@ ARGS ?=
 # Test workers (pytest-xdist); each worker starts its own private MariaDB server.
 JOBS ?= 2
 
-.PHONY: plan test lint typecheck check bench install clean
+.PHONY: plan test engine lint typecheck check bench install clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ plan: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -n $(JOBS) $(ARGS)
 
+## The real Pulumi engine for the real-engine test tier (`pytest -m real_engine`): the CLI and its
+## Python language host built from the Go module proxy at the versions pinned in tools/engine/
+## (go.mod/go.sum), cached per version under ${XDG_CACHE_HOME:-~/.cache}/aurora-global-infra/engine
+## and linked into .tools/pulumi. Skipped when the pinned binaries are already there. Needs Go.
+engine:
+	tools/engine/build.sh
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -40,4 +47,4 @@ bench: $(VENV)/.installed
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info .tools

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -176,7 +176,12 @@ def _clean(message: str) -> str:
 
 # --- Errors -----------------------------------------------------------------------------------
 
-_LOCK_HOLDER = re.compile(r"(?P<file>\S+\.json): created by (?P<who>.+?) \(pid (?P<pid>\d+)\) at (?P<at>\S+)")
+# A self-managed backend's lock line: "<backend URL>/.pulumi/locks/.../<id>.json[?<backend query>]: created
+# by user@host (pid N) at <time>" (the CLI puts the backend URL's query, e.g. ?region=... or
+# ?no_tmp_dir=true for file://, after the lock file's path).
+_LOCK_HOLDER = re.compile(
+    r"(?P<file>\S+?\.json)(?:\?\S*)?: created by (?P<who>.+?) \(pid (?P<pid>\d+)\) at (?P<at>\S+)"
+)
 _PLUGIN_MISSING = re.compile(r"no resource plugin|could not find (the )?plugin|plugin .* not found|"
                              r"failed to (load|install) (resource )?plugin", re.I)  # fmt: skip
 _PASSPHRASE = re.compile(r"passphrase", re.I)
@@ -286,11 +291,14 @@ class AutomationRunner:
         short = stack.rsplit("/", 1)[-1]
         return f"{DIY_ORGANIZATION}/{PROJECT_NAME}/{short}" if self.self_managed else short
 
+    def _env_vars(self) -> dict[str, str]:
+        return {"PULUMI_BACKEND_URL": self.backend_url, "PULUMI_SKIP_UPDATE_CHECK": "true"}
+
     def _workspace(self) -> auto.LocalWorkspace:
         # The project directory is the work dir: the CLI runs its Pulumi.yaml and __main__.py.
         return auto.LocalWorkspace(
             work_dir=str(self.project_dir),
-            env_vars={"PULUMI_BACKEND_URL": self.backend_url, "PULUMI_SKIP_UPDATE_CHECK": "true"},
+            env_vars=self._env_vars(),
             secrets_provider=self.secrets_provider,
             pulumi_command=self.command,
         )
@@ -321,8 +329,18 @@ class AutomationRunner:
     def _prepare(
         self, spec: StackSpec, config: Mapping[str, Any], tags: Mapping[str, str] | None
     ) -> auto.Stack:
-        """Select or create the stack and persist its config (Pulumi.<stack>.yaml) and tags."""
-        encoded = encode_config(config)
+        """Select or create the stack and persist its config (Pulumi.<stack>.yaml) and tags.
+
+        A value given as an ``auto.ConfigValue`` is written as it is (``secret=True`` makes the
+        CLI encrypt it with the stack's secrets provider); anything else is plain data,
+        structured values as JSON.
+        """
+        given = {key: value for key, value in config.items() if isinstance(value, auto.ConfigValue)}
+        encoded: dict[str, auto.ConfigValue] = {
+            key: auto.ConfigValue(value=value)
+            for key, value in encode_config({k: v for k, v in config.items() if k not in given}).items()
+        }
+        encoded.update(given)
         with self._setup_lock:
             stack = self._open(spec, create=True)
             stale = [
@@ -332,7 +350,7 @@ class AutomationRunner:
             ]
             if stale:
                 stack.remove_all_config(stale)
-            stack.set_all_config({key: auto.ConfigValue(value=value) for key, value in encoded.items()})
+            stack.set_all_config(encoded)
             if tags:
                 current = stack.list_tags()
                 for key, value in tags.items():
@@ -545,6 +563,64 @@ class AutomationRunner:
             error = self._error(spec, exc)
             self.notice(f"could not cancel {spec.name}: {error}")
 
+    def move_resources(
+        self, source: StackSpec, dest: StackSpec, urns: Sequence[str], *, include_parents: bool = False
+    ) -> None:
+        """Move resources from one stack's state to another's with `pulumi state move`.
+
+        The resources (and their children) count as unchanged in ``dest`` instead of being
+        deleted and re-created; no cloud resource is touched. It changes no program: the
+        destination's program must declare them afterwards and the source's must stop
+        declaring them, or the next ``up`` undoes the move. ``include_parents`` moves their
+        parents too (otherwise a moved resource whose parent stays is re-parented to the
+        destination's stack). Both stacks must exist in this runner's backend.
+        """
+        if not urns:
+            raise StackOperationError(
+                source.name, "move_resources needs at least one URN to move", kind="failed"
+            )
+        foreign = [u for u in urns if _urn_stack(u) != source.name]
+        if foreign:
+            raise StackOperationError(
+                source.name,
+                f"urns must name resources of stack {source.name} (urn:pulumi:{source.name}::...); "
+                f"not of it: {', '.join(foreign)}. Take the URNs from `pulumi stack --stack "
+                f"{self.qualified_name(source.name)} --show-urns`",
+                kind="failed",
+            )
+        if dest.name == source.name:
+            raise StackOperationError(
+                source.name,
+                f"source and dest are the same stack ({source.name}); pick another dest",
+                kind="failed",
+            )
+        args = [
+            "state",
+            "move",
+            "--source",
+            self.qualified_name(source.name),
+            "--dest",
+            self.qualified_name(dest.name),
+            "--yes",
+        ]
+        if include_parents:
+            args.append("--include-parents")
+        args.extend(urns)
+        try:
+            self.command.run(args, str(self.project_dir), self._env_vars())
+        except Exception as exc:
+            error = self._error(source, exc)
+            if "no resources found to move" in str(error):
+                # The CLI doesn't say which: name what was asked for.
+                raise StackOperationError(
+                    source.name,
+                    f"{error.args[0].split(': ', 1)[-1]}: none of {', '.join(urns)} is in the state of "
+                    f"{self.qualified_name(source.name)} (`pulumi stack --stack {self.qualified_name(source.name)} "
+                    "--show-urns` lists what is)",
+                    kind="failed",
+                ) from exc
+            raise error from exc
+
     def list_stacks(self) -> list[StackInfo]:
         """Every stack of this project in the backend, with its tags (no outputs: see info)."""
         workspace = self._shared_workspace()
@@ -571,6 +647,12 @@ class AutomationRunner:
     def _ours(listed_name: str) -> bool:
         parts = listed_name.split("/")
         return len(parts) < 3 or parts[-2] == PROJECT_NAME
+
+
+def _urn_stack(urn: str) -> str:
+    """'urn:pulumi:<stack>::<project>::<type>::<name>' -> '<stack>' (short name)."""
+    head = urn.split("::", 1)[0]
+    return head[len("urn:pulumi:") :] if head.startswith("urn:pulumi:") else ""
 
 
 def _changes(summary: Mapping[Any, int] | None) -> dict[str, int]:

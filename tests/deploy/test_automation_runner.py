@@ -211,6 +211,8 @@ class FakePulumi(PulumiCommand):
                 return self._missing(words[-1])
             del self.backend[name]
             return "", "", 0
+        if head == "state" and words[1] == "move":
+            return self._state_move(words)
         stack_arg = self._stack_arg(words)
         name = self.short(stack_arg)
         failure = self._failure(words[1] if head in ("stack", "config") else head, name)
@@ -325,6 +327,21 @@ class FakePulumi(PulumiCommand):
         state.resources, state.outputs = [], {}
         state.history.insert(0, self._history("destroy", started, changes, words))
         return "Destroy succeeded", "", 0
+
+    def _state_move(self, words: list[str]) -> tuple[str, str, int]:
+        source_arg, dest_arg = words[words.index("--source") + 1], words[words.index("--dest") + 1]
+        source, dest = self.backend.get(self.short(source_arg)), self.backend.get(self.short(dest_arg))
+        if source is None or dest is None:
+            return self._missing(source_arg if source is None else dest_arg)
+        urns = [w for w in words if w.startswith("urn:")]
+        by_urn = {urn(self.short(source_arg), typ, res): (typ, res) for typ, res in source.resources}
+        unknown = [u for u in urns if u not in by_urn]
+        if unknown:
+            return "", "error: no resources found to move", 255  # CLI 3.274 names none of them
+        moving = [by_urn[u] for u in urns]
+        source.resources = [r for r in source.resources if r not in moving]
+        dest.resources = dest.resources + moving
+        return f"Successfully moved resources from {source_arg} to {dest_arg}", "", 0
 
     # --- queries for assertions ---
 
@@ -587,14 +604,15 @@ def test_locked_stack_names_the_holder_and_how_to_clear_a_stale_lock(
     staging: Environment, fake: FakePulumi, project: Path
 ) -> None:
     # GIVEN a self-managed backend whose lock on the primary is held by another process
+    # (as CLI 3.274 prints it: the backend URL's query follows the lock file's path)
     lock_file = (
-        "s3://aurora-pulumi-state-222222222222/staging?region=us-east-1/.pulumi/locks/organization/"
+        "s3://aurora-pulumi-state-222222222222/staging/.pulumi/locks/organization/"
         f"{PROJECT}/staging.us-east-1/0b4c.json"
     )
     fake.failures[("up", "staging.us-east-1")] = Failure(
         stderr="error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) "
         "to end or delete the lock file with `pulumi cancel`.\n"
-        f"  {lock_file}: created by ci@runner-7 (pid 4242) at 2026-03-01T09:58:00Z"
+        f"  {lock_file}?region=us-east-1: created by ci@runner-7 (pid 4242) at 2026-03-01T09:58:00Z"
     )
     runner = make_runner(staging, fake, project)
     spec = stack_by_name(staging, "staging.us-east-1")
@@ -607,6 +625,7 @@ def test_locked_stack_names_the_holder_and_how_to_clear_a_stale_lock(
     error = caught.value
     assert error.kind == "locked" and error.stack == "staging.us-east-1"
     assert "ci@runner-7 (pid 4242) since 2026-03-01T09:58:00Z" in str(error)
+    assert f"lock file {lock_file}" in str(error)
     assert (
         f"PULUMI_BACKEND_URL={staging.state.backend_url} pulumi cancel --yes --stack "
         f"organization/{PROJECT}/staging.us-east-1" in str(error)
@@ -873,6 +892,107 @@ def test_cancel_runs_pulumi_cancel_and_reports_instead_of_raising(
         f"organization/{PROJECT}/dev.us-east-1",
     ]
     assert len(notices) == 1 and "could not cancel dev.us-east-1" in notices[0]
+
+
+def test_move_resources_runs_state_move_from_the_source_to_the_destination_stack(
+    staging: Environment, fake: FakePulumi, project: Path
+) -> None:
+    # GIVEN the staging primary and secondary deployed
+    runner = make_runner(staging, fake, project)
+    primary, secondary = (
+        stack_by_name(staging, "staging.us-east-1"),
+        stack_by_name(staging, "staging.us-west-2"),
+    )
+    runner.up(primary, stack_config(staging, primary, {}), Progress())
+    runner.up(
+        secondary,
+        stack_config(staging, secondary, {"staging.us-east-1": primary_outputs(staging)}),
+        Progress(),
+    )
+    vpc = urn("staging.us-east-1", "aws:ec2/vpc:Vpc", "staging-us-east-1-vpc")
+    cluster = urn("staging.us-east-1", "aws:rds/cluster:Cluster", "staging-us-east-1-cluster")
+
+    # WHEN two of the primary's resources are moved to the secondary, parents included
+    runner.move_resources(primary, secondary, [vpc, cluster], include_parents=True)
+
+    # THEN one `state move` names both stacks by their backend names, confirms, and lists the URNs
+    assert fake.commands("state", "move") == [
+        [
+            "state",
+            "move",
+            "--source",
+            f"organization/{PROJECT}/staging.us-east-1",
+            "--dest",
+            f"organization/{PROJECT}/staging.us-west-2",
+            "--yes",
+            "--include-parents",
+            vpc,
+            cluster,
+        ]
+    ]
+    (call,) = [c for c in fake.calls if c.args[1:3] == ["state", "move"]]
+    assert call.args[0] == "--non-interactive"
+    assert call.cwd == str(project) and call.env["PULUMI_BACKEND_URL"] == staging.state.backend_url
+    # AND the resources left the source's state for the destination's
+    assert ("aws:ec2/vpc:Vpc", "staging-us-east-1-vpc") in fake.backend["staging.us-west-2"].resources
+    assert ("aws:ec2/vpc:Vpc", "staging-us-east-1-vpc") not in fake.backend["staging.us-east-1"].resources
+    # AND without include_parents the flag is left out
+    runner.move_resources(
+        secondary, primary, [urn("staging.us-west-2", "aws:ec2/vpc:Vpc", "staging-us-east-1-vpc")]
+    )
+    assert "--include-parents" not in fake.commands("state", "move")[1]
+
+
+def test_move_resources_refuses_urns_of_another_stack_before_running_the_cli(
+    staging: Environment, fake: FakePulumi, project: Path
+) -> None:
+    # GIVEN a URN of the secondary passed as if it were the primary's
+    runner = make_runner(staging, fake, project)
+    primary, secondary = (
+        stack_by_name(staging, "staging.us-east-1"),
+        stack_by_name(staging, "staging.us-west-2"),
+    )
+    foreign = urn("staging.us-west-2", "aws:ec2/vpc:Vpc", "staging-us-west-2-vpc")
+
+    # WHEN it is moved, or nothing is, or a stack is moved onto itself
+    with pytest.raises(StackOperationError) as wrong_stack:
+        runner.move_resources(primary, secondary, [foreign])
+    with pytest.raises(StackOperationError) as nothing:
+        runner.move_resources(primary, secondary, [])
+    with pytest.raises(StackOperationError) as itself:
+        runner.move_resources(primary, primary, [urn("staging.us-east-1", "aws:ec2/vpc:Vpc", "v")])
+
+    # THEN each says what is wrong and how to fix it, and the CLI never ran
+    assert foreign in str(wrong_stack.value) and "--show-urns" in str(wrong_stack.value)
+    assert "at least one URN" in str(nothing.value)
+    assert "same stack" in str(itself.value)
+    assert fake.commands("state") == []
+
+
+def test_missing_urn_in_state_move_is_a_failed_operation_with_the_cli_reason(
+    staging: Environment, fake: FakePulumi, project: Path
+) -> None:
+    # GIVEN both stacks deployed
+    runner = make_runner(staging, fake, project)
+    primary, secondary = (
+        stack_by_name(staging, "staging.us-east-1"),
+        stack_by_name(staging, "staging.us-west-2"),
+    )
+    runner.up(primary, stack_config(staging, primary, {}), Progress())
+    runner.up(
+        secondary,
+        stack_config(staging, secondary, {"staging.us-east-1": primary_outputs(staging)}),
+        Progress(),
+    )
+    absent = urn("staging.us-east-1", "aws:ec2/vpc:Vpc", "no-such-vpc")
+
+    # WHEN a URN the source doesn't hold is moved
+    with pytest.raises(StackOperationError) as caught:
+        runner.move_resources(primary, secondary, [absent])
+
+    # THEN the CLI's reason is reported against the source stack
+    assert caught.value.kind == "failed" and caught.value.stack == "staging.us-east-1"
+    assert absent in str(caught.value)
 
 
 def test_fake_cli_rejects_commands_it_does_not_know(fake: FakePulumi) -> None:

@@ -61,3 +61,11 @@ def test_every_cli_command_is_documented_and_every_documented_command_exists() -
     documented = {m.group(1).strip() for m in re.finditer(r"`infra ([a-z ]+?)(?: \[| --|`)", table)}
     assert _cli_commands() - documented == set(), "commands missing from the README table"
     assert documented - _cli_commands() == set(), "README documents commands that don't exist"
+
+
+def test_ci_builds_the_real_engine_before_running_the_tests() -> None:
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "make engine" in lines and "make test" in lines
+    assert lines.index("make engine") < lines.index("make test")
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nengine:\n\ttools/engine/build.sh\n" in makefile
