@@ -39,6 +39,7 @@ import pymysql
 
 from lambda_src.common.db import Endpoint
 from lambda_src.common.db import connect as db_connect
+from lambda_src.common.dberrors import is_timeout, mysql_errno
 from lambda_src.common.errors import ConfigurationError, DatabaseUnavailable, SecretError
 from lambda_src.common.secrets import DbCredentials, fetch_credentials
 
@@ -251,31 +252,6 @@ def probe(conn: Any) -> bool:
         raise ProbeFailed(f"unexpected probe answer {rows!r}")
     _, read_only, innodb_read_only = rows[0]
     return bool(int(read_only)) or bool(int(innodb_read_only))
-
-
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    pending: list[BaseException] = [exc]
-    while pending:
-        current = pending.pop()
-        if any(current is seen for seen in chain):
-            continue
-        chain.append(current)
-        for linked in (current.__cause__, current.__context__, getattr(current, "original_exception", None)):
-            if isinstance(linked, BaseException):
-                pending.append(linked)
-    return chain
-
-
-def is_timeout(exc: BaseException) -> bool:
-    return any(isinstance(e, TimeoutError) for e in _exception_chain(exc))
-
-
-def mysql_errno(exc: BaseException) -> int | None:
-    for e in _exception_chain(exc):
-        if isinstance(e, pymysql.err.MySQLError) and e.args and isinstance(e.args[0], int):
-            return e.args[0]
-    return None
 
 
 def is_auth_failure(exc: BaseException) -> bool:

@@ -1,0 +1,1 @@
+"""Offline analysis: mock runtime, plan document, guardrails, RTO, failover simulation."""
