@@ -310,7 +310,7 @@ def decide(facts: Facts, policy: Policy, now: float) -> Decision:
         assert own_reason is not None
         return refuse(own_reason, rpo_budget_seconds=timing.rpo_budget_seconds)
     if target != facts.region:
-        return refuse(Reason.NOT_TARGET, target=target)
+        return refuse(Reason.NOT_TARGET, chosen_target=target)
     details["target"] = target
 
     if facts.arm.armed is not True:
