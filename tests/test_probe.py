@@ -18,11 +18,11 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from lambda_src.common import heartbeat
 from lambda_src.common.errors import ConfigurationError, DatabaseUnavailable
 from lambda_src.common.probe_record import Verdict
 from lambda_src.failover.store import DynamoRegionStore
 from lambda_src.probe import handler as probe_handler
-from lambda_src.probe import heartbeat
 from lambda_src.probe.probe import classify_write_error, run_attempt
 from tests.support.failover import (
     FIRST,

@@ -35,10 +35,10 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 
 from lambda_src.common import envvars as ev
+from lambda_src.common import heartbeat
 from lambda_src.common.db import Endpoint, connect
 from lambda_src.common.probe_record import Attempt, Verdict, attempt_item
 from lambda_src.common.secrets import DbCredentials, fetch_credentials
-from lambda_src.probe import heartbeat
 from lambda_src.probe.probe import run_attempt
 
 logger = Logger(service="aurora-probe")
