@@ -124,7 +124,7 @@ def test_an_invariant_violation_is_reported_not_hidden():
     ],
 )
 def test_malformed_scenarios_name_the_file_the_field_and_the_value(data, message):
-    with pytest.raises(ScenarioError, match="^bad.yaml: ") as raised:
+    with pytest.raises(ScenarioError, match=r"^bad\.yaml: ") as raised:
         parse_scenario(data, source="bad.yaml")
 
     assert message in str(raised.value)
