@@ -91,6 +91,19 @@ class RegionStore(Protocol):
         ...
 
 
+def dynamo_stores(
+    client_for_region: Any, tables: dict[str, str], global_cluster_id: str
+) -> dict[str, DynamoRegionStore]:
+    """One store per region; ``client_for_region(region)`` returns a DynamoDB client there
+    (the CLI passes its session's factory, with short timeouts)."""
+    return {
+        region: DynamoRegionStore(
+            client=client_for_region(region), table=table, global_cluster_id=global_cluster_id, region=region
+        )
+        for region, table in tables.items()
+    }
+
+
 @dataclass
 class DynamoRegionStore:
     """``RegionStore`` on a low-level DynamoDB client of ``region``."""
