@@ -60,7 +60,8 @@ def test_full_outage_at_prods_settings_acts_within_600_seconds():
 def test_the_race_ends_with_exactly_one_promotion():
     result = simulate(SCENARIOS["operator-races-automation"])
 
-    assert len(result.promotions) == 1
+    assert [p["automated"] for p in result.promotions] == [True]
+    assert result.reasons["operator_refused"] == 1
 
 
 def test_the_isolated_unobservable_writer_shows_the_partition_limit_as_lost_writes():

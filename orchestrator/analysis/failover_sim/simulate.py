@@ -353,5 +353,5 @@ def _result(sc: Scenario, world: World, violations: list[str], reasons: dict[str
             for p in world.promotions
         ],
         budget_seconds=budget,
-        reasons=reasons,
+        reasons={**reasons, **{f"{actor}_refused": n for actor, n in world.refusals.items()}},
     )
