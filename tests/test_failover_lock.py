@@ -75,9 +75,7 @@ def test_a_second_contender_is_refused_and_keeps_nothing(stores):
 
 
 def test_a_contender_that_fails_halfway_gives_back_what_it_took(stores):
-    stores[SECOND].try_acquire(
-        owner="other", now=NOW, lease_seconds=900, cooldown_seconds=COOLDOWN, break_glass=False
-    )
+    stores[SECOND].try_acquire(owner="other", now=NOW, lease_seconds=900, cooldown_seconds=COOLDOWN)
 
     with pytest.raises(LockNotAcquired):
         acquire_flight(stores, (FIRST, SECOND), owner="decider-1", now=NOW, cooldown_seconds=COOLDOWN)
@@ -99,18 +97,33 @@ def test_recorded_promotion_starts_the_cooldown_for_operator_and_automation_alik
     assert later.regions == (FIRST, SECOND)
 
 
-def test_break_glass_ignores_the_cooldown_and_skips_unreachable_regions(stores):
-    acquire_flight(stores, (FIRST, SECOND), owner="decider-1", now=NOW, cooldown_seconds=COOLDOWN).record(
-        now=NOW, outcome="failover_started"
-    )
+def test_break_glass_skips_unreachable_regions(stores):
     partial = {**stores, SECOND: Unreachable(SECOND)}
 
     flight = acquire_flight(
-        partial, (FIRST, SECOND), owner="operator", now=NOW + 60, cooldown_seconds=COOLDOWN, break_glass=True
+        partial, (FIRST, SECOND), owner="operator", now=NOW, cooldown_seconds=COOLDOWN, break_glass=True
     )
 
     assert flight.regions == (FIRST,)
     assert SECOND in flight.skipped
+
+
+def test_break_glass_is_still_bound_by_the_cooldown(stores):
+    acquire_flight(stores, (FIRST, SECOND), owner="decider-1", now=NOW, cooldown_seconds=COOLDOWN).record(
+        now=NOW, outcome="failover_started"
+    )
+
+    with pytest.raises(LockNotAcquired) as raised:
+        acquire_flight(
+            stores,
+            (FIRST, SECOND),
+            owner="operator",
+            now=NOW + 60,
+            cooldown_seconds=COOLDOWN,
+            break_glass=True,
+        )
+
+    assert raised.value.reason is Reason.COOLDOWN
 
 
 def test_automation_cannot_take_the_lock_when_a_surviving_region_is_unreachable(stores):

@@ -13,7 +13,9 @@ What it cannot guarantee, said plainly:
 
 * if a surviving region is unreachable, automation cannot take the lock and does not act
   (the quorum needs that region's probe anyway); an operator passes ``break_glass=True``,
-  which takes the reachable regions only and ignores the cooldown;
+  which takes the reachable regions only. The cooldown and a live lease bind break-glass
+  too (issue 13: "the cooldown applies to both"): one promotion per incident, whoever
+  makes it;
 * contenders that disagree about which region is the writer (one read the global cluster
   before a promotion finished, one after) need different sets; the decider refuses while
   a failover is in progress (GLOBAL_CLUSTER_BUSY) and the cooldown is recorded in the
@@ -95,11 +97,7 @@ def acquire_flight(
         try:
             store = stores[region]
             store.try_acquire(
-                owner=owner,
-                now=now,
-                lease_seconds=lease_seconds,
-                cooldown_seconds=cooldown_seconds,
-                break_glass=break_glass,
+                owner=owner, now=now, lease_seconds=lease_seconds, cooldown_seconds=cooldown_seconds
             )
         except (LockNotAcquired, StoreUnavailable, KeyError) as exc:
             if break_glass and not isinstance(exc, LockNotAcquired):

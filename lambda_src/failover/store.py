@@ -73,7 +73,7 @@ class RegionStore(Protocol):
     def read_lock(self) -> LockView: ...
 
     def try_acquire(
-        self, *, owner: str, now: float, lease_seconds: float, cooldown_seconds: float, break_glass: bool
+        self, *, owner: str, now: float, lease_seconds: float, cooldown_seconds: float
     ) -> None: ...
 
     def record_failover(self, *, owner: str, now: float, outcome: str) -> None: ...
@@ -155,21 +155,20 @@ class DynamoRegionStore:
             last_failover_at=_num(item, "last_failover_at"),
         )
 
-    def try_acquire(
-        self, *, owner: str, now: float, lease_seconds: float, cooldown_seconds: float, break_glass: bool
-    ) -> None:
+    def try_acquire(self, *, owner: str, now: float, lease_seconds: float, cooldown_seconds: float) -> None:
         # One conditional write covers the lease and the cooldown, so a flight that read the
-        # facts before another one acted still loses. Break-glass skips the cooldown only.
-        condition = "(attribute_not_exists(lease_expires_at) OR lease_expires_at <= :now)"
+        # facts before another one acted still loses. The cooldown binds operators too.
+        condition = (
+            "(attribute_not_exists(lease_expires_at) OR lease_expires_at <= :now)"
+            " AND (attribute_not_exists(last_failover_at) OR last_failover_at <= :cooled)"
+        )
         values: dict[str, Any] = {
             ":owner": {"S": owner},
             ":lease": {"N": str(_ms(now + lease_seconds))},
             ":now": {"N": str(_ms(now))},
+            ":cooled": {"N": str(_ms(now - cooldown_seconds))},
             ":ttl": {"N": str(int(now + lease_seconds + cooldown_seconds) + RECORD_RETENTION_SECONDS)},
         }
-        if not break_glass:
-            condition += " AND (attribute_not_exists(last_failover_at) OR last_failover_at <= :cooled)"
-            values[":cooled"] = {"N": str(_ms(now - cooldown_seconds))}
         try:
             self._call(
                 "update_item",

@@ -530,9 +530,7 @@ class StoreClient:
             last_failover_at=t.last_failover_at,
         )
 
-    def try_acquire(
-        self, *, owner: str, now: float, lease_seconds: float, cooldown_seconds: float, break_glass: bool
-    ) -> None:
+    def try_acquire(self, *, owner: str, now: float, lease_seconds: float, cooldown_seconds: float) -> None:
         t = self._table()
         state = LockView(
             lease_owner=t.lease_owner,
@@ -541,7 +539,7 @@ class StoreClient:
         )
         if t.lease_expires_at is not None and t.lease_expires_at > now:
             raise LockNotAcquired(Reason.LOCK_HELD, self.region, state)
-        if not break_glass and t.last_failover_at is not None and t.last_failover_at > now - cooldown_seconds:
+        if t.last_failover_at is not None and t.last_failover_at > now - cooldown_seconds:
             raise LockNotAcquired(Reason.COOLDOWN, self.region, state)
         t.lease_owner, t.lease_expires_at = owner, now + lease_seconds
 
