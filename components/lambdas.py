@@ -24,7 +24,6 @@ from components.credentials import Credentials
 from components.lambda_function import DependencyLayer, LambdaFunction, LambdaFunctionArgs
 from components.network import Network
 from components.providers import child_opts
-from components.tags import resource_tags
 from model import naming
 from model.naming import HEALTH_NAMESPACE
 
@@ -254,130 +253,15 @@ class RegionalLambdas(pulumi.ComponentResource):
 
         self._aws_provider = provider
         self._component_name = name
-        self.failover: LambdaFunction | None = None
-        self.lock_table: aws.dynamodb.Table | None = None
-        if role is ClusterRole.SECONDARY and env.failover.automated and region == env.secondary_regions[0]:
-            self._failover(name, ctx, provider, cluster, cluster_identifier, alarm_topic_arn, common)
+        # Automated failover: the decision code (lambda_src/failover, lambda_src/probe) and its
+        # simulator are built, but its deployment (probes over inter-region peering, a decider
+        # and a failover table in every region, issue 13) is not wired yet. The previous
+        # single-region decider read its facts from the primary region and could fail over a
+        # healthy database on an observer's bad hour (FC-P-2, FC-P-3), so it is no longer
+        # deployed; the guardrail automated-failover-deployed warns while `failover.automated`
+        # asks for what this version does not deploy.
 
         self.register_outputs(self.outputs())
-
-    def _failover(
-        self,
-        name: str,
-        ctx: StackContext,
-        provider: aws.Provider,
-        cluster: AuroraCluster,
-        cluster_identifier: str,
-        alarm_topic_arn: pulumi.Input[str],
-        common: dict[str, Any],
-    ) -> None:
-        env, region = ctx.env, ctx.spec.region
-        global_id = str(ctx.require("globalClusterIdentifier"))
-        global_arn = ctx.require("globalClusterArn")
-        self.lock_table = aws.dynamodb.Table(
-            f"{name}-failover-lock",
-            name=f"{env.name}-aurora-{naming.short_region(region)}-failover-lock",
-            billing_mode="PAY_PER_REQUEST",
-            hash_key="global_cluster_id",
-            attributes=[aws.dynamodb.TableAttributeArgs(name="global_cluster_id", type="S")],
-            ttl=aws.dynamodb.TableTtlArgs(attribute_name="expires_at", enabled=True),
-            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
-                enabled=True, kms_key_arn=common["kms_key_arn"]
-            ),
-            tags=resource_tags(f"{env.name}-failover-lock"),
-            opts=child_opts(self, provider),
-        )
-        function_name = naming.function_name(env.name, region, "failover")
-        # Outside any VPC on purpose: it talks only to AWS APIs, one of them (CloudWatch) in
-        # the primary region, which no VPC endpoint of this region can reach.
-        self.failover = LambdaFunction(
-            f"{name}-failover",
-            LambdaFunctionArgs(
-                function_name=function_name,
-                subpackage="failover",
-                handler="lambda_src.failover.handler.handler",
-                description=f"Guarded automated failover of {global_id} to {region}"
-                + (" (dry run)" if env.failover.dry_run else ""),
-                statements=[
-                    {
-                        # GetMetricData has no resource-level permissions: AWS requires Resource "*".
-                        "Sid": "ReadHealthAndLagMetrics",
-                        "Effect": "Allow",
-                        "Action": ["cloudwatch:GetMetricData"],
-                        "Resource": "*",
-                    },
-                    {
-                        "Sid": "InspectAndFailOverGlobalCluster",
-                        "Effect": "Allow",
-                        "Action": ["rds:DescribeGlobalClusters", "rds:FailoverGlobalCluster"],
-                        "Resource": [global_arn, cluster.cluster_arn],
-                    },
-                    {
-                        "Sid": "FailoverLock",
-                        "Effect": "Allow",
-                        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-                        "Resource": self.lock_table.arn,
-                    },
-                    {
-                        "Sid": "Notify",
-                        "Effect": "Allow",
-                        "Action": ["sns:Publish"],
-                        "Resource": alarm_topic_arn,
-                    },
-                    {
-                        "Sid": "EncryptLockAndNotifications",
-                        "Effect": "Allow",
-                        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                        "Resource": common["kms_key_arn"],
-                    },
-                ],
-                environment={
-                    "GLOBAL_CLUSTER_ID": global_id,
-                    "SECONDARY_CLUSTER_ID": cluster_identifier,
-                    "SECONDARY_CLUSTER_ARN": cluster.cluster_arn,
-                    "PRIMARY_REGION": env.primary_region,
-                    "PRIMARY_CLUSTER_ID": naming.cluster_id(env.name, env.primary_region),
-                    "ENVIRONMENT": env.name,
-                    "METRIC_NAMESPACE": HEALTH_NAMESPACE,
-                    "UNHEALTHY_MINUTES": str(env.failover.unhealthy_minutes),
-                    "RPO_BUDGET_SECONDS": str(env.failover.rpo_budget_seconds),
-                    "COOLDOWN_MINUTES": str(env.failover.cooldown_minutes),
-                    "LOCK_TABLE": self.lock_table.name,
-                    "NOTIFY_TOPIC_ARN": alarm_topic_arn,
-                    "DRY_RUN": "true" if env.failover.dry_run else "false",
-                },
-                timeout_seconds=120,
-                # Single flight is the DynamoDB lease (lambda_src/failover/lock.py: one conditional
-                # write covering lease and cooldown), not reserved concurrency, which low-quota
-                # accounts refuse (see LambdaFunctionArgs).
-                # The alarm notification arrives once; the schedule re-checks every minute.
-                schedule_minutes=1,
-                **common,
-            ),
-            provider,
-            pulumi.ResourceOptions(parent=self),
-        )
-        # Triggered by the primary's writer-health alarm notifications (cross-region SNS to
-        # Lambda); the function re-reads every fact itself.
-        primary_topic = ctx.config.get("primaryAlarmTopicArn")
-        if primary_topic:
-            aws.lambda_.Permission(
-                f"{name}-failover-from-sns",
-                action="lambda:InvokeFunction",
-                function=self.failover.function_name,
-                principal="sns.amazonaws.com",
-                source_arn=primary_topic,
-                opts=child_opts(self, provider),
-            )
-            aws.sns.TopicSubscription(
-                f"{name}-failover-subscription",
-                topic=primary_topic,
-                protocol="lambda",
-                endpoint=self.failover.function_arn,
-                region=env.primary_region,
-                opts=child_opts(self, provider),
-            )
 
     def schedule_rotation(self, *, after: Sequence[pulumi.Resource]) -> None:
         """Schedule the master secret's rotation, once ``after`` (the bootstrap invocation) is done.
@@ -466,7 +350,4 @@ class RegionalLambdas(pulumi.ComponentResource):
         }
         if self.rotation is not None:
             out["rotation_function_arn"] = self.rotation.function_arn
-        if self.failover is not None:
-            out["failover_function_arn"] = self.failover.function_arn
-            out["failover_lock_table"] = self.lock_table.name if self.lock_table else None
         return out

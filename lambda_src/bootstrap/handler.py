@@ -1,7 +1,9 @@
 """Bootstrap Lambda, invoked once per deploy by the program (``aws.lambda_.Invocation``).
 
 Event (the Invocation's input): ``{"database": "app", "users": {"app": "<secret arn>",
-"readonly": "<secret arn>", "migrator": "<secret arn>"}, "version": "<anything>"}``.
+"readonly": "<secret arn>", "migrator": "<secret arn>"}, "probe_user": "<secret arn>",
+"version": "<anything>"}``. ``probe_user`` (optional) creates the failover probe's user and
+its heartbeat table (``lambda_src.bootstrap.probe_user``).
 ``version`` only makes the Invocation run again when it changes; it is echoed back.
 A failure raises, so the deployment fails with the database's error message.
 
@@ -29,6 +31,7 @@ from lambda_src.bootstrap.bootstrap import (
     bootstrap,
     validate,
 )
+from lambda_src.bootstrap.probe_user import ensure_probe_user
 from lambda_src.common.aws import ClientCache
 from lambda_src.common.db import RDS_CA_BUNDLE, Endpoint, ca_bundle_from_env, connect
 from lambda_src.common.errors import (
@@ -85,6 +88,7 @@ class Request:
     database: str
     user_secrets: dict[str, str]
     version: str | None
+    probe_secret: str | None = None
 
     @classmethod
     def parse(cls, event: Any) -> Request:
@@ -102,8 +106,14 @@ class Request:
                 f"got {', '.join(sorted(users)) or 'none'}"
             )
         version = event.get("version")
+        probe = event.get("probe_user")
+        if probe is not None and (not isinstance(probe, str) or not probe):
+            raise InvalidBootstrapRequest(f"'probe_user' must be the probe user's secret ARN; got {probe!r}")
         return cls(
-            database=database, user_secrets=dict(users), version=None if version is None else str(version)
+            database=database,
+            user_secrets=dict(users),
+            version=None if version is None else str(version),
+            probe_secret=probe,
         )
 
 
@@ -134,6 +144,9 @@ def run(
         )
     ]
     validate(request.database, users, master_username=master.username)
+    probe = fetch_credentials(secrets, request.probe_secret) if request.probe_secret else None
+    if probe is not None and probe.username in {master.username, *(u.username for u in users)}:
+        raise InvalidBootstrapRequest(f"probe user must have a name of its own; got {probe.username!r}")
     endpoint = Endpoint(
         host=cfg.db_host,
         port=cfg.db_port,
@@ -147,6 +160,8 @@ def run(
     conn = connect_with_retry(endpoint, sleep=sleep)
     try:
         result = bootstrap(conn, request.database, users)
+        if probe is not None:
+            result["probe_user"] = ensure_probe_user(conn, probe.username, probe.password)
     finally:
         conn.close()
     return {**result, "version": request.version}

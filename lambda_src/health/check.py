@@ -47,6 +47,7 @@ from lambda_src.common.db import (
     ca_bundle_from_env,
 )
 from lambda_src.common.db import connect as db_connect
+from lambda_src.common.dberrors import exception_chain, is_timeout, mysql_errno
 from lambda_src.common.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -271,41 +272,16 @@ def probe(conn: Any) -> bool:
     return bool(int(read_only)) or bool(int(innodb_read_only))
 
 
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    pending: list[BaseException] = [exc]
-    while pending:
-        current = pending.pop()
-        if any(current is seen for seen in chain):
-            continue
-        chain.append(current)
-        for linked in (current.__cause__, current.__context__, getattr(current, "original_exception", None)):
-            if isinstance(linked, BaseException):
-                pending.append(linked)
-    return chain
-
-
-def is_timeout(exc: BaseException) -> bool:
-    return any(isinstance(e, TimeoutError) for e in _exception_chain(exc))
-
-
-def mysql_errno(exc: BaseException) -> int | None:
-    for e in _exception_chain(exc):
-        if isinstance(e, pymysql.err.MySQLError) and e.args and isinstance(e.args[0], int):
-            return e.args[0]
-    return None
-
-
 def is_auth_failure(exc: BaseException) -> bool:
     """A refused or expired password: re-reading the secret may help."""
-    chain = _exception_chain(exc)
+    chain = exception_chain(exc)
     return (
         any(isinstance(e, AuthenticationFailed) for e in chain) or mysql_errno(exc) in AUTHENTICATION_ERRORS
     )
 
 
 def is_tls_failure(exc: BaseException) -> bool:
-    return any(isinstance(e, TlsVerificationFailed) for e in _exception_chain(exc))
+    return any(isinstance(e, TlsVerificationFailed) for e in exception_chain(exc))
 
 
 def _connect_reason(exc: BaseException) -> Reason:

@@ -1009,6 +1009,18 @@ def _records_without_fallback(b: GraphBuilder, bad: bool) -> None:
 
 
 @case(
+    "automated-failover-deployed",
+    "automated failover asked for, none deployed",
+    env="prod",
+    expect=("failover.automated is true for prod, but no automated failover is deployed",),
+)
+def _no_decider(b: GraphBuilder, bad: bool) -> None:
+    b.env = b.env.model_copy(update={"failover": b.env.failover.model_copy(update={"automated": True})})
+    if not bad:
+        b.decider()
+
+
+@case(
     "programs-writer-agnostic",
     "a program looks the writer up",
     env="prod",

@@ -258,8 +258,9 @@ FUNCTIONS = sorted(p.parent.name for p in (PROJECT_ROOT / "lambda_src").glob("*/
 BUNDLE_ENTRY = "lambda_src/common/rds-ca-bundle.pem"
 
 
-def test_the_functions_found_are_the_five_the_program_deploys() -> None:
-    assert FUNCTIONS == ["bootstrap", "failover", "health", "migrator", "rotation"]
+def test_the_functions_found_are_the_ones_the_code_ships() -> None:
+    # failover and probe are built and tested; the stacks deploy them once issue 13 is wired.
+    assert FUNCTIONS == ["bootstrap", "failover", "health", "migrator", "probe", "rotation", "rotation_sql"]
 
 
 @pytest.mark.parametrize("subpackage", FUNCTIONS)

@@ -1,267 +1,368 @@
-"""The failover rule table, exhaustively and without mocks: every refusal, the one path
-that acts, and dry run."""
+"""The decider's rule table, row by row, and the timing model (pure: no AWS, no clock)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from lambda_src.common.probe_record import Attempt, Verdict
+from lambda_src.failover.budget import (
+    FULL_REGION_OUTAGE,
+    GOAL_SECONDS,
+    PROD,
+    TUNED,
+    TUNED_GOAL_SECONDS,
+    WRITER_ONLY_OUTAGE,
+    check_timing,
+    rpo_bound,
+    rto_budget,
+)
 from lambda_src.failover.decision import (
     Action,
-    Decision,
-    Facts,
-    GlobalClusterView,
-    LockState,
+    Judgement,
+    LockView,
     Policy,
     Reason,
-    Sample,
+    VantageView,
+    Veto,
+    VetoState,
     decide,
+    deterministic_order,
+    judge_vantage,
 )
+from tests.support.failover import FIRST, HOME, ONSET, SECOND, global_view, outage_facts
 
-NOW = datetime(2025, 1, 15, 10, 10, 30, tzinfo=UTC)
-POLICY = Policy(unhealthy_minutes=5, rpo_budget_seconds=5, cooldown_minutes=60, dry_run=False)
-
-
-def minute(hh_mm: str) -> datetime:
-    hours, minutes = (int(x) for x in hh_mm.split(":"))
-    return datetime(2025, 1, 15, hours, minutes, tzinfo=UTC)
+READY = ONSET + PROD.window_seconds + 2 * PROD.probe_interval_seconds
+"""A moment at which every vantage has been dead for the whole window."""
+ARMED = Policy(timing=PROD, dry_run=False)
 
 
-def samples(**values: float) -> tuple[Sample, ...]:
-    """samples(t1005=0, t1006=1) -> datapoints for the minutes 10:05 and 10:06."""
-    return tuple(Sample(timestamp=minute(f"{k[1:3]}:{k[3:5]}"), value=v) for k, v in values.items())
-
-
-def good_facts() -> Facts:
-    """A primary down for the whole window, a healthy secondary within budget, nothing in progress."""
-    return Facts(
-        primary_writer_health=samples(t1005=0, t1006=0, t1007=0, t1008=0, t1009=0),
-        secondary_reachable=Sample(timestamp=minute("10:09"), value=1.0),
-        lag_ms=800.0,
-        lag_metric="AuroraGlobalDBRPOLag",
-        global_cluster=GlobalClusterView(
-            status="available",
-            secondary_is_member=True,
-            secondary_is_writer=False,
-            writer_arn="arn:aws:rds:us-east-1:123456789012:cluster:prod-us-east-1",
-        ),
-        lock=LockState(),
+def with_vantage(facts, region, attempts):
+    return replace(
+        facts, vantages={**facts.vantages, region: VantageView(region=region, attempts=tuple(attempts))}
     )
 
 
-def with_cluster(**changes: object) -> Callable[[Facts], Facts]:
-    def change(facts: Facts) -> Facts:
-        assert facts.global_cluster is not None
-        return replace(facts, global_cluster=replace(facts.global_cluster, **changes))  # type: ignore[arg-type]
+def test_full_outage_promotes_the_first_secondary_with_the_estimated_loss():
+    decision = decide(outage_facts(now=READY), ARMED, READY)
 
-    return change
-
-
-def with_(**changes: object) -> Callable[[Facts], Facts]:
-    return lambda facts: replace(facts, **changes)  # type: ignore[arg-type]
+    assert (decision.action, decision.reason) == (Action.FAILOVER, Reason.CONDITIONS_MET)
+    assert decision.details["target"] == FIRST
+    assert 0 < decision.estimated_loss_seconds <= PROD.rpo_budget_seconds
 
 
-REFUSALS: list[tuple[str, Callable[[Facts], Facts], Reason]] = [
-    (
-        "a fact could not be read",
-        with_(unavailable={"replication_lag": "ClientError: throttled"}),
-        Reason.FACTS_UNAVAILABLE,
-    ),
-    ("the global cluster was never observed", with_(global_cluster=None), Reason.FACTS_UNAVAILABLE),
-    ("the lock table was never observed", with_(lock=None), Reason.FACTS_UNAVAILABLE),
-    (
-        "this cluster left the global cluster",
-        with_cluster(secondary_is_member=False),
-        Reason.SECONDARY_NOT_MEMBER,
-    ),
-    ("this cluster is already the writer", with_cluster(secondary_is_writer=True), Reason.ALREADY_WRITER),
-    ("the global cluster is modifying", with_cluster(status="modifying"), Reason.GLOBAL_CLUSTER_BUSY),
-    ("a failover is pending", with_cluster(failover_status="pending"), Reason.GLOBAL_CLUSTER_BUSY),
-    ("a failover is running", with_cluster(failover_status="failing-over"), Reason.GLOBAL_CLUSTER_BUSY),
-    ("a switchover is running", with_cluster(failover_status="switching-over"), Reason.GLOBAL_CLUSTER_BUSY),
-    ("a failover is being cancelled", with_cluster(failover_status="cancelling"), Reason.GLOBAL_CLUSTER_BUSY),
-    (
-        "the primary's latest minute is healthy",
-        with_(primary_writer_health=samples(t1005=0, t1006=0, t1007=0, t1008=0, t1009=1)),
-        Reason.PRIMARY_HEALTHY,
-    ),
-    (
-        "the primary recovered briefly within the window",
-        with_(primary_writer_health=samples(t1005=0, t1006=0, t1007=1, t1008=0, t1009=0)),
-        Reason.PRIMARY_NOT_UNHEALTHY_LONG_ENOUGH,
-    ),
-    (
-        "the primary went silent after a healthy minute that ended 3.5 minutes ago",
-        with_(primary_writer_health=samples(t1006=1)),
-        Reason.PRIMARY_NOT_UNHEALTHY_LONG_ENOUGH,
-    ),
-    (
-        "a healthy minute straddles the start of the window",
-        with_(primary_writer_health=samples(t1005=1, t1006=0, t1007=0, t1008=0, t1009=0)),
-        Reason.PRIMARY_NOT_UNHEALTHY_LONG_ENOUGH,
-    ),
-    ("no Reachable datapoint for this region", with_(secondary_reachable=None), Reason.SECONDARY_UNREACHABLE),
-    (
-        "this region's cluster is unreachable",
-        with_(secondary_reachable=Sample(timestamp=minute("10:09"), value=0.0)),
-        Reason.SECONDARY_UNREACHABLE,
-    ),
-    (
-        "this region's last Reachable datapoint is stale",
-        with_(secondary_reachable=Sample(timestamp=minute("10:06"), value=1.0)),
-        Reason.SECONDARY_UNREACHABLE,
-    ),
-    ("no lag datapoints at all", with_(lag_ms=None, lag_metric=None), Reason.LAG_UNKNOWN),
-    ("lag above the RPO budget", with_(lag_ms=5000.1), Reason.LAG_OVER_BUDGET),
-    (
-        "a failover happened within the cooldown",
-        with_(lock=LockState(last_failover_at=NOW - timedelta(minutes=59))),
-        Reason.COOLDOWN,
-    ),
-    (
-        "another invocation holds the lease",
-        with_(lock=LockState(lease_owner="other", lease_expires_at=NOW + timedelta(minutes=10))),
-        Reason.LOCK_HELD,
-    ),
-]
+def test_dry_run_reports_the_same_decision_without_acting():
+    decision = decide(outage_facts(now=READY), Policy(timing=PROD, dry_run=True), READY)
 
-
-@pytest.mark.parametrize(("case", "change", "reason"), REFUSALS, ids=[c[0] for c in REFUSALS])
-@pytest.mark.parametrize("dry_run", [False, True], ids=["armed", "dry-run"])
-def test_each_failed_guard_refuses_with_its_own_reason(
-    case: str, change: Callable[[Facts], Facts], reason: Reason, dry_run: bool
-) -> None:
-    # GIVEN facts where exactly one guard fails
-    facts = change(good_facts())
-    # WHEN deciding, armed or in dry run
-    decision = decide(facts, replace(POLICY, dry_run=dry_run), NOW)
-    # THEN the refusal names that guard, and the facts observed travel with it
-    assert (decision.action, decision.reason) == (Action.REFUSE, reason), case
-    assert decision.details["observed"] == facts.as_dict()
-
-
-def test_every_refusal_reason_of_the_table_is_covered_above() -> None:
-    # Reasons decided elsewhere: the lock write (lock_unavailable) and the failover call's outcomes.
-    decided_elsewhere = {
-        Reason.LOCK_UNAVAILABLE,
-        Reason.CONDITIONS_MET,
-        Reason.FAILOVER_STARTED,
-        Reason.FAILOVER_REJECTED,
-        Reason.FAILOVER_OUTCOME_UNKNOWN,
-    }
-    assert {reason for _, _, reason in REFUSALS} == set(Reason) - decided_elsewhere
-    assert len({str(r) for r in Reason}) == len(Reason)
-
-
-def test_all_guards_passing_fails_over() -> None:
-    decision = decide(good_facts(), POLICY, NOW)
-    assert decision == Decision(
-        action=Action.FAILOVER, reason=Reason.CONDITIONS_MET, details={"observed": good_facts().as_dict()}
-    )
-
-
-def test_all_guards_passing_in_dry_run_only_reports() -> None:
-    decision = decide(good_facts(), replace(POLICY, dry_run=True), NOW)
     assert (decision.action, decision.reason) == (Action.DRY_RUN, Reason.CONDITIONS_MET)
 
 
-@pytest.mark.parametrize(
-    ("case", "change"),
-    [
-        # A dead region publishes nothing: silence for the whole window is unhealthy.
-        ("the primary published nothing in the window", with_(primary_writer_health=())),
-        ("zeros with missing minutes", with_(primary_writer_health=samples(t1006=0, t1009=0))),
-        (
-            "a healthy minute that ended before the window",
-            with_(primary_writer_health=samples(t1004=1, t1007=0)),
-        ),
-        ("lag exactly at the budget", with_(lag_ms=5000.0)),
-        ("replication lag when RPO lag is absent", with_(lag_metric="AuroraGlobalDBReplicationLag")),
-        ("a finished failover in FailoverState", with_cluster(failover_status="completed")),
-        ("a cancelled failover in FailoverState", with_cluster(failover_status="cancelled")),
-        ("the cooldown is over", with_(lock=LockState(last_failover_at=NOW - timedelta(minutes=60)))),
-        (
-            "an expired lease left by a crashed invocation",
-            with_(lock=LockState(lease_owner="crashed", lease_expires_at=NOW - timedelta(seconds=1))),
-        ),
-    ],
-)
-def test_boundary_facts_that_still_allow_failover(case: str, change: Callable[[Facts], Facts]) -> None:
-    decision = decide(change(good_facts()), POLICY, NOW)
-    assert (decision.action, decision.reason) == (Action.FAILOVER, Reason.CONDITIONS_MET), case
+def test_the_other_secondary_refuses_because_it_is_not_the_deterministic_target():
+    decision = decide(outage_facts(now=READY, region=SECOND), ARMED, READY)
+
+    assert decision.reason is Reason.NOT_TARGET
+    assert decision.details["chosen_target"] == FIRST
 
 
-def test_not_long_enough_says_how_long_the_primary_has_been_unhealthy() -> None:
-    facts = with_(primary_writer_health=samples(t1005=0, t1006=0, t1007=1, t1008=0, t1009=0))(good_facts())
-    decision = decide(facts, POLICY, NOW)
-    # Healthy until 10:08:00, now 10:10:30.
-    assert decision.details["unhealthy_for_seconds"] == 150
-    assert decision.details["required_seconds"] == 300
+def test_unreadable_global_cluster_refuses_with_facts_unavailable():
+    facts = replace(outage_facts(now=READY), global_view=None, unavailable={"global_cluster": "timeout"})
+
+    decision = decide(facts, ARMED, READY)
+
+    assert decision.reason is Reason.FACTS_UNAVAILABLE
+    assert decision.details["unavailable"] == {"global_cluster": "timeout"}
 
 
-def test_lag_refusal_reports_the_budget_in_milliseconds() -> None:
-    facts = with_(lag_ms=7200.0)(good_facts())
-    decision = decide(facts, POLICY, NOW)
-    assert decision.details["rpo_budget_ms"] == 5000
-    assert decision.details["observed"]["lag_ms"] == 7200.0
+def test_the_writer_itself_refuses_as_already_writer():
+    decision = decide(replace(outage_facts(now=READY), region=HOME), ARMED, READY)
+
+    assert decision.reason is Reason.ALREADY_WRITER
 
 
-def test_cooldown_refusal_says_when_it_ends() -> None:
-    last = NOW - timedelta(minutes=10)
-    decision = decide(with_(lock=LockState(last_failover_at=last))(good_facts()), POLICY, NOW)
-    assert decision.details["cooldown_until"] == (last + timedelta(minutes=60)).isoformat()
+def test_a_region_that_left_the_global_cluster_refuses():
+    facts = replace(outage_facts(now=READY), global_view=global_view(members=(HOME, SECOND)))
+
+    assert decide(facts, ARMED, READY).reason is Reason.NOT_MEMBER
 
 
 @pytest.mark.parametrize(
-    ("changes", "reason"),
-    [
-        # Unknown facts outrank everything, even a cluster that is already the writer.
-        (
-            [with_(unavailable={"lock": "timeout"}), with_cluster(secondary_is_writer=True)],
-            Reason.FACTS_UNAVAILABLE,
-        ),
-        # Nothing to do outranks a healthy primary (PRIMARY_REGION is stale after a failover).
-        (
-            [with_cluster(secondary_is_writer=True), with_(primary_writer_health=samples(t1009=1))],
-            Reason.ALREADY_WRITER,
-        ),
-        # An operation in progress outranks the primary's health.
-        (
-            [with_cluster(failover_status="pending"), with_(primary_writer_health=samples(t1009=1))],
-            Reason.GLOBAL_CLUSTER_BUSY,
-        ),
-        # The primary's health outranks this region's problems.
-        (
-            [with_(primary_writer_health=samples(t1009=1)), with_(secondary_reachable=None)],
-            Reason.PRIMARY_HEALTHY,
-        ),
-        ([with_(secondary_reachable=None), with_(lag_ms=None)], Reason.SECONDARY_UNREACHABLE),
-        ([with_(lag_ms=9000.0), with_(lock=LockState(last_failover_at=NOW))], Reason.LAG_OVER_BUDGET),
-        (
-            [
-                with_(
-                    lock=LockState(
-                        last_failover_at=NOW, lease_owner="x", lease_expires_at=NOW + timedelta(minutes=1)
-                    )
-                )
-            ],
-            Reason.COOLDOWN,
-        ),
-    ],
+    ("status", "failover_status"), [("failing-over", "failing-over"), ("available", "pending")]
 )
-def test_when_several_guards_fail_the_most_fundamental_is_reported(
-    changes: list[Callable[[Facts], Facts]], reason: Reason
-) -> None:
-    facts = good_facts()
-    for change in changes:
-        facts = change(facts)
-    assert decide(facts, POLICY, NOW).reason == reason
+def test_a_failover_in_progress_refuses_as_busy(status, failover_status):
+    facts = replace(
+        outage_facts(now=READY), global_view=global_view(status=status, failover_status=failover_status)
+    )
+
+    assert decide(facts, ARMED, READY).reason is Reason.GLOBAL_CLUSTER_BUSY
 
 
-def test_decide_is_pure() -> None:
-    facts = good_facts()
-    assert decide(facts, POLICY, NOW) == decide(facts, POLICY, NOW)
-    assert facts == good_facts()
+def test_an_unreadable_vantage_refuses_and_names_it():
+    facts = outage_facts(now=READY)
+    facts = replace(
+        facts,
+        vantages={**facts.vantages, SECOND: VantageView(region=SECOND, attempts=None, error="throttled")},
+    )
+
+    decision = decide(facts, ARMED, READY)
+
+    assert decision.reason is Reason.VANTAGE_UNREADABLE
+    assert decision.details["unreadable"] == {SECOND: "throttled"}
+
+
+def test_one_successful_write_anywhere_in_the_window_refuses_as_writer_alive():
+    facts = outage_facts(now=READY)
+    history = list(facts.vantages[SECOND].attempts)
+    history[-5] = replace(history[-5], verdict=Verdict.ALIVE, reason="committed")
+
+    decision = decide(with_vantage(facts, SECOND, history), ARMED, READY)
+
+    assert decision.reason is Reason.WRITER_ALIVE
+    assert SECOND in decision.details["vantages"]
+
+
+@pytest.mark.parametrize(
+    "reason", ["secret_unavailable", "auth_failed", "tls_failed", "own_side_impaired:timeout"]
+)
+def test_an_inconclusive_attempt_breaks_the_window_and_never_counts_as_dead(reason):
+    facts = outage_facts(now=READY)
+    history = list(facts.vantages[FIRST].attempts)
+    history[-3] = replace(history[-3], verdict=Verdict.INCONCLUSIVE, reason=reason)
+
+    decision = decide(with_vantage(facts, FIRST, history), ARMED, READY)
+
+    assert decision.reason is Reason.VANTAGE_INCONCLUSIVE
+    assert reason in decision.details["vantages"][FIRST]
+
+
+def test_an_attempt_aimed_at_another_writer_is_inconclusive():
+    facts = outage_facts(now=READY)
+    history = list(facts.vantages[FIRST].attempts)
+    history[-2] = replace(history[-2], writer_region=SECOND)
+
+    assert decide(with_vantage(facts, FIRST, history), ARMED, READY).reason is Reason.VANTAGE_INCONCLUSIVE
+
+
+def test_a_gap_in_a_vantages_attempts_leaves_the_window_incomplete():
+    facts = outage_facts(now=READY)
+    history = [a for a in facts.vantages[FIRST].attempts if not READY - 200 < a.at < READY - 150]
+
+    decision = decide(with_vantage(facts, FIRST, history), ARMED, READY)
+
+    assert decision.reason is Reason.WINDOW_INCOMPLETE
+    assert "gap" in decision.details["vantages"][FIRST]
+
+
+def test_a_vantage_whose_newest_attempt_is_stale_leaves_the_window_incomplete():
+    facts = outage_facts(now=READY)
+    history = [a for a in facts.vantages[FIRST].attempts if a.at < READY - 30]
+
+    assert decide(with_vantage(facts, FIRST, history), ARMED, READY).reason is Reason.WINDOW_INCOMPLETE
+
+
+def test_a_window_not_yet_elapsed_since_the_last_write_refuses():
+    just_before = ONSET + PROD.window_seconds - 2 * PROD.probe_interval_seconds
+
+    assert decide(outage_facts(now=just_before), ARMED, just_before).reason is Reason.WRITER_ALIVE
+
+
+def test_a_heartbeat_replicated_within_the_window_means_replication_has_not_stalled():
+    facts = outage_facts(now=READY)
+    history = list(facts.vantages[FIRST].attempts)
+    history[-1] = replace(history[-1], replica_newest=READY - 30)
+
+    decision = decide(with_vantage(facts, FIRST, history), ARMED, READY)
+
+    assert decision.reason is Reason.REPLICATION_NOT_STALLED
+
+
+def test_the_writer_regions_own_healthy_metric_vetoes_when_readable():
+    veto = Veto(state=VetoState.ALIVE_SEEN, seen_alive_at=READY - 60, detail="WriterHealthy=1")
+
+    decision = decide(outage_facts(now=READY, veto=veto), ARMED, READY)
+
+    assert decision.reason is Reason.WRITER_REGION_VETO
+
+
+@pytest.mark.parametrize(
+    "veto",
+    [
+        Veto(state=VetoState.UNKNOWN, detail="timeout"),
+        Veto(state=VetoState.NOT_SEEN),
+        Veto(state=VetoState.ALIVE_SEEN, seen_alive_at=ONSET - 10),
+    ],
+    ids=["unreadable", "no_healthy_datapoint", "healthy_only_before_the_window"],
+)
+def test_a_veto_that_cannot_be_read_or_is_older_than_the_window_is_no_veto(veto):
+    assert decide(outage_facts(now=READY, veto=veto), ARMED, READY).action is Action.FAILOVER
+
+
+def test_loss_over_budget_at_the_first_secondary_picks_the_next_region_within_budget():
+    facts = outage_facts(now=READY, lags={FIRST: 45.0})
+
+    decision = decide(replace(facts, region=SECOND), ARMED, READY)
+
+    assert decision.action is Action.FAILOVER
+    assert decision.details["candidates"][FIRST]["ineligible"] == "loss_over_budget"
+
+
+def test_loss_over_budget_everywhere_refuses_with_the_estimate():
+    decision = decide(outage_facts(now=READY, lags={FIRST: 45.0, SECOND: 45.0}), ARMED, READY)
+
+    assert decision.reason is Reason.LOSS_OVER_BUDGET
+    assert decision.estimated_loss_seconds > PROD.rpo_budget_seconds
+
+
+def test_loss_unknown_when_the_target_has_no_replicated_heartbeat():
+    facts = outage_facts(now=READY)
+    history = [replace(a, replica_newest=None) for a in facts.vantages[FIRST].attempts]
+    other = [replace(a, replica_newest=None) for a in facts.vantages[SECOND].attempts]
+    facts = with_vantage(with_vantage(facts, FIRST, history), SECOND, other)
+
+    assert decide(facts, ARMED, READY).reason is Reason.LOSS_UNKNOWN
+
+
+def test_a_target_whose_own_replica_read_failed_is_unhealthy():
+    facts = outage_facts(now=READY)
+    history = list(facts.vantages[FIRST].attempts)
+    history[-1] = replace(history[-1], local_ok=False)
+
+    decision = decide(with_vantage(facts, FIRST, history), ARMED, READY)
+
+    assert decision.details["candidates"][FIRST]["ineligible"] == "target_unhealthy"
+    assert (decision.reason, decision.details["chosen_target"]) == (Reason.NOT_TARGET, SECOND)
+
+
+@pytest.mark.parametrize("armed", [False, None], ids=["disarmed", "arm_state_unreadable"])
+def test_disarmed_or_unknown_arm_state_refuses(armed):
+    decision = decide(outage_facts(now=READY, armed=armed), ARMED, READY)
+
+    assert decision.reason is Reason.DISARMED
+
+
+def test_a_promotion_within_the_cooldown_refuses():
+    lock = LockView(last_failover_at=READY - 600)
+
+    decision = decide(outage_facts(now=READY, lock=lock), ARMED, READY)
+
+    assert decision.reason is Reason.COOLDOWN
+    assert decision.details["cooldown_until"] == READY - 600 + PROD.cooldown_seconds
+
+
+def test_a_live_lease_of_another_flight_refuses():
+    lock = LockView(lease_owner="operator", lease_expires_at=READY + 100)
+
+    decision = decide(outage_facts(now=READY, lock=lock), ARMED, READY)
+
+    assert (decision.reason, decision.details["lease_owner"]) == (Reason.LOCK_HELD, "operator")
+
+
+def test_an_unreadable_lock_refuses():
+    facts = replace(outage_facts(now=READY), lock=None)
+
+    assert decide(facts, ARMED, READY).reason is Reason.LOCK_UNAVAILABLE
+
+
+def test_two_regions_the_single_vantage_is_the_quorum():
+    regions = (HOME, FIRST)
+    decision = decide(outage_facts(now=READY, regions=regions), ARMED, READY)
+
+    assert decision.action is Action.FAILOVER
+
+
+def test_judge_vantage_reports_the_start_of_the_dead_run_before_the_window():
+    history = outage_facts(now=READY).vantages[FIRST].attempts
+    first_dead = next(a.at for a in history if a.verdict is Verdict.DEAD)
+
+    judged = judge_vantage(VantageView(region=FIRST, attempts=history), HOME, READY, PROD)
+
+    assert (judged.judgement, judged.first_dead_at) == (Judgement.DEAD, first_dead)
+
+
+def test_judge_vantage_needs_enough_attempts_in_the_window():
+    few = tuple(
+        Attempt(
+            region=FIRST, at=READY - k * 100.0, verdict=Verdict.DEAD, reason="timeout", writer_region=HOME
+        )
+        for k in (2, 1, 0)
+    )
+
+    judged = judge_vantage(
+        VantageView(region=FIRST, attempts=tuple(sorted(few, key=lambda a: a.at))), HOME, READY, PROD
+    )
+
+    assert judged.judgement is Judgement.INCOMPLETE
+
+
+def test_deterministic_order_is_home_first_then_secondaries_in_file_order():
+    assert deterministic_order(HOME, [SECOND, FIRST, HOME]) == (HOME, SECOND, FIRST)
+
+
+# -- the timing model ---------------------------------------------------------------------
+
+
+def test_prod_profile_meets_the_600_second_goal_for_a_full_outage_with_named_terms():
+    budget = rto_budget(PROD, FULL_REGION_OUTAGE)
+
+    assert budget.total_seconds <= GOAL_SECONDS
+    assert budget.total_seconds == sum(t["seconds"] for t in budget.as_dict()["terms"])
+    assert {"window", "Aurora failover", "DNS TTL"} <= {t.name for t in budget.terms}
+    assert check_timing(PROD, goal_seconds=GOAL_SECONDS) == []
+
+
+def test_the_writer_only_path_adds_the_minute_the_writers_own_healthy_datapoint_covers():
+    full, writer_only = rto_budget(PROD, FULL_REGION_OUTAGE), rto_budget(PROD, WRITER_ONLY_OUTAGE)
+
+    extra = {t.name: t.seconds for t in writer_only.terms}.keys() - {t.name for t in full.terms}
+    assert extra == {"writer region's last healthy minute"}
+    assert writer_only.total_seconds == full.total_seconds + 60
+
+
+def test_tuned_profile_meets_360_seconds():
+    assert rto_budget(TUNED).total_seconds <= TUNED_GOAL_SECONDS
+    assert check_timing(TUNED, goal_seconds=TUNED_GOAL_SECONDS) == []
+
+
+def test_rpo_bound_is_the_budget_when_it_acts():
+    assert rpo_bound(PROD)["bound_seconds"] == PROD.rpo_budget_seconds
+
+
+def test_a_budget_below_the_estimates_floor_is_refused_with_the_numbers():
+    findings = check_timing(replace(PROD, rpo_budget_seconds=20))
+
+    [finding] = [f for f in findings if f.field == "failover.rpo_budget_seconds"]
+    assert "20" in finding.message and "27" in finding.message and "Fix:" in finding.message
+
+
+def test_a_window_shorter_than_three_attempt_gaps_is_refused():
+    findings = check_timing(replace(PROD, window_seconds=40))
+
+    [finding] = [f for f in findings if f.field == "failover.unhealthy_minutes"]
+    assert "48" in finding.message
+
+
+def test_no_second_region_is_an_error_and_one_other_region_a_warning():
+    none = check_timing(replace(PROD, vantage_regions=0))
+    one = check_timing(replace(PROD, vantage_regions=1))
+
+    assert [(f.field, f.severity) for f in none] == [("failover.automated", "error")]
+    assert [(f.field, f.severity) for f in one] == [("secondary_regions", "warning")]
+
+
+def test_a_profile_whose_full_outage_rto_exceeds_its_own_goal_is_refused_with_its_terms():
+    findings = check_timing(
+        replace(TUNED, window_seconds=300), goal_seconds=TUNED_GOAL_SECONDS, profile="tuned"
+    )
+
+    [finding] = [f for f in findings if f.field == "tuned"]
+    assert (
+        FULL_REGION_OUTAGE in finding.message
+        and "563 s" in finding.message
+        and "window 300s" in finding.message
+    )
+
+
+def test_interval_outside_one_scheduled_invocation_is_refused():
+    findings = check_timing(replace(PROD, probe_interval_seconds=90))
+
+    assert any(f.field == "failover.probe_interval_seconds" and "90" in f.message for f in findings)

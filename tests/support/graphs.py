@@ -11,6 +11,8 @@ environment, so the builder adds, explicitly:
 * every stack's AWS provider, pinned to the environment's account and deploy role with the
   required default tags, as soon as the stack gets its first resource (``no-ambient-provider``,
   ``provider-pinned-to-account``, ``required-tags``);
+* for an environment with ``failover.automated``, a decider function
+  (``automated-failover-deployed`` warns without one);
 * for a global environment, the writer name's tree as the real plan has it: the dns stack's
   health checks and writer records and every region's writer-health alarm, copied from the
   environment's offline plan (``writer-failover-records`` fires on a global environment
@@ -97,6 +99,8 @@ class GraphBuilder:
         self.writer_lookups: dict[str, list[str]] = {}
         if failover_records and self.env.is_global:
             self.writer_tree()
+        if self.env.failover.automated:
+            self.decider()
 
     # --- stacks ------------------------------------------------------------------------------
 
@@ -315,6 +319,13 @@ class GraphBuilder:
             "timeout": 15.0,
         }
         return self.add(FUNCTION, f"{name}-function", apply_overrides(inputs, overrides), stack=stack)
+
+    def decider(self, stack: str | None = None) -> Node:
+        """The automated failover's decider, outside any VPC (``automated-failover-deployed`` warns
+        on an environment that asks for automated failover without one)."""
+        node = self.lambda_function("failover", stack or self.secondary, vpcConfig=None)
+        node.inputs["environment"] = {"variables": {"ENVIRONMENT": self.env.name}}
+        return node
 
     def secret(self, name: str, stack: str | None = None, *, rotate: bool = True, **overrides: Any) -> Node:
         """A secret (customer-managed key, replicated for ``*/master``) with its rotation schedule."""

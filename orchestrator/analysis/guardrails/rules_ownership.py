@@ -20,3 +20,28 @@ def _writer_agnostic(graph: Graph) -> Iterator[Hit]:
             f"stack {stack} looks up the writer ({', '.join(sorted(set(lookups)))}): its resources would "
             "change when the writer moves. Fix: find the writer at run time (Lambda, CLI), never in a program",
         )
+
+
+@rule(
+    "automated-failover-deployed",
+    "warning",
+    "an environment that asks for automated failover gets it deployed; this version deploys none yet (the "
+    "decision code and its simulator are built, the probes, peering and per-region deciders are not)",
+    "FC-P-2, FC-P-3; DESIGN.md section 4 (Automated failover)",
+    cross_stack=True,
+)
+def _automated_failover(graph: Graph) -> Iterator[Hit]:
+    if not graph.env.failover.automated:
+        return
+    deciders = [
+        n
+        for n in graph.of_type("aws:lambda/function:Function")
+        if str(n.inputs.get("handler", "")).startswith("lambda_src.failover.")
+    ]
+    if not deciders:
+        yield (
+            None,
+            f"failover.automated is true for {graph.env.name}, but no automated failover is deployed: "
+            "fail over with `infra failover --to REGION --unplanned --allow-data-loss` after checking the "
+            "writer's region is gone (README, 'Health, DNS and failover')",
+        )
