@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from components.stack_programs import program_from_config
 from model.environment import Environment, needs_embedded_definition
 from model.topology import stack_config, stacks_for
-from orchestrator.analysis import guardrails, rto
+from orchestrator.analysis import engine_support, guardrails, rto
 from orchestrator.analysis.document import Plan, PlannedStack
 from orchestrator.analysis.mock_runtime import run_program
 
@@ -20,9 +21,16 @@ ProgramFactory = Callable[[], Mapping[str, Any]]
 
 
 def build_plan(
-    env: Environment, *, program: ProgramFactory = program_from_config, evaluate_rules: bool = True
+    env: Environment,
+    *,
+    program: ProgramFactory = program_from_config,
+    evaluate_rules: bool = True,
+    today: datetime.date | None = None,
 ) -> Plan:
-    """Run every stack of ``env`` in deployment order under mocks, feeding outputs forward."""
+    """Run every stack of ``env`` in deployment order under mocks, feeding outputs forward.
+
+    ``today`` is the date engine support is judged on (default: the current UTC date): the plan
+    of the same files is the same on the same day."""
     embed = needs_embedded_definition(env)
     upstream: dict[str, dict[str, Any]] = {}
     shown_upstream: dict[str, dict[str, Any]] = {}  # secret outputs masked, for display
@@ -36,6 +44,8 @@ def build_plan(
         planned.append(PlannedStack(spec=spec, account_id=env.account_id, config=shown_config, run=run))
     plan = Plan(env=env, stacks=planned)
     if evaluate_rules:
+        plan.today = today or engine_support.utc_today()
+        plan.extras["engine_support"] = engine_support.engine_support(env, plan.today).to_json()
         plan.findings = guardrails.evaluate(plan)
         plan.extras["rto_budget"] = rto.rto_budget(env).to_json()
     return plan

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
+from typing import Annotated
 
 import typer
 
@@ -18,18 +20,39 @@ from orchestrator.cli.common import (
 )
 
 
-def plan(env: EnvOption = None, env_file: EnvFileOption = None, json_output: JsonOption = False) -> None:
+TodayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--today",
+        help="Judge engine support on this date (YYYY-MM-DD) instead of the current UTC date.",
+    ),
+]
+
+
+def plan(
+    env: EnvOption = None,
+    env_file: EnvFileOption = None,
+    json_output: JsonOption = False,
+    today: TodayOption = None,
+) -> None:
     """Show the whole deployment offline: every stack's program under Pulumi mocks, in order,
     with outputs fed forward, plus the guardrail findings. Needs no AWS account and no Pulumi CLI.
 
-    Exits 1 when a finding is an error.
+    The engine's end of standard support is judged on the current UTC date (or --today): the
+    same files give the same plan on the same day. Exits 1 when a finding is an error.
     """
     from orchestrator.analysis.document import plan_document, render_text
     from orchestrator.analysis.plan import build_plan
 
+    on = None
+    if today is not None:
+        try:
+            on = datetime.date.fromisoformat(today)
+        except ValueError:
+            raise typer.BadParameter(f"{today!r} is not a date; use YYYY-MM-DD", param_hint="--today") from None
     environment = resolve_environment(env, env_file)
     try:
-        result = build_plan(environment)
+        result = build_plan(environment, today=on)
     except Exception as exc:  # a stack program failed: name it, never a traceback only
         err(f"error: the offline plan of {environment.name} failed: {type(exc).__name__}: {exc}")
         raise typer.Exit(code=EXIT_FAILED) from None

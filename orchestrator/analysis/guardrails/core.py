@@ -8,6 +8,7 @@ them; ``infra rules`` lists them.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ class Graph:
     nodes: list[Node]
     outputs: dict[str, dict[str, Any]]  # stack -> outputs
     roles: dict[str, str]  # stack -> role
+    today: datetime.date | None = None
+    """The plan's date (date-dependent rules skip when None, e.g. in the per-stack policy pack)."""
 
     def of_type(self, *types: str) -> Iterator[Node]:
         return (n for n in self.nodes if n.type in types)
@@ -62,6 +65,7 @@ class Graph:
             nodes=nodes,
             outputs={s.spec.name: s.run.outputs for s in plan.stacks},
             roles={s.spec.name: s.spec.role.value for s in plan.stacks},
+            today=plan.today,
         )
 
 
