@@ -21,6 +21,8 @@ only judges the stacks that have outputs.
 
 from __future__ import annotations
 
+import datetime
+
 import copy
 import functools
 import json
@@ -93,6 +95,8 @@ class GraphBuilder:
         self.roles: dict[str, str] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
         self._providers: dict[str, Node] = {}
+        self.today: datetime.date | None = None
+        """The plan's date (None: date-dependent rules don't run, as in the policy pack)."""
         if failover_records and self.env.is_global:
             for role, region in (
                 ("PRIMARY", self.env.primary_region),
@@ -190,7 +194,13 @@ class GraphBuilder:
         return node
 
     def graph(self) -> Graph:
-        return Graph(env=self.env, nodes=list(self.nodes), outputs=dict(self.outputs), roles=dict(self.roles))
+        return Graph(
+            env=self.env,
+            nodes=list(self.nodes),
+            outputs=dict(self.outputs),
+            roles=dict(self.roles),
+            today=self.today,
+        )
 
     # --- realistic resources (as the components declare them) ---------------------------------
 
@@ -234,6 +244,8 @@ class GraphBuilder:
             "port": 3306.0,
             "backupRetentionPeriod": float(env.database.backup_retention_days),
         }
+        if env.database.engine_lifecycle_support is not None:
+            inputs["engineLifecycleSupport"] = env.database.engine_lifecycle_support
         if env.is_global:
             inputs["globalClusterIdentifier"] = f"{env.name}-aurora-global"
         elif env.backtrack_hours:
