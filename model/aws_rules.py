@@ -256,7 +256,9 @@ class ParsedEngineVersion:
 
     @property
     def display(self) -> str:
-        return ".".join(f"{p:02d}" if i == 1 and self.aurora[0] < 8 else str(p) for i, p in enumerate(self.aurora))
+        return ".".join(
+            f"{p:02d}" if i == 1 and self.aurora[0] < 8 else str(p) for i, p in enumerate(self.aurora)
+        )
 
     @property
     def api_string(self) -> str:
@@ -340,7 +342,7 @@ class EngineVersion:
 
     @property
     def support_ends_with(self) -> str:
-        """"minor" (AWS upgrades the cluster to a newer minor) or "major" (Extended Support or upgrade)."""
+        """ "minor" (AWS upgrades the cluster to a newer minor) or "major" (Extended Support or upgrade)."""
         minor = self.minor_end_of_standard_support
         return "minor" if minor is not None and minor < self.major.end_of_standard_support else "major"
 
@@ -508,16 +510,14 @@ def check_engine_upgrade(
     if new.sort_key == base.sort_key:
         return UpgradeKind.NONE
     if new.sort_key < base.sort_key:
-        newest = newest_supported_target(current, on, global_database=global_database, allow_major=allow_major)
+        newest = newest_supported_target(
+            current, on, global_database=global_database, allow_major=allow_major
+        )
         raise RuleViolation(
             field=field,
             rule=f"Aurora cannot downgrade an engine: {target} is older than the running {current}",
             value=target,
-            fix=(
-                f"keep {current} or upgrade, e.g. to {newest.version}"
-                if newest
-                else f"keep {current}"
-            )
+            fix=(f"keep {current} or upgrade, e.g. to {newest.version}" if newest else f"keep {current}")
             + " (going back means restoring a snapshot into a new cluster)",
             source="Aurora User Guide, AuroraMySQL.Updates.Patching.ModifyEngineVersion",
         )
@@ -530,8 +530,7 @@ def check_engine_upgrade(
                 "environment to allow one",
                 value=target,
                 fix="set database.allow_major_upgrade: true after reading the upgrade procedure in "
-                "README.md"
-                + (f", or stay on {base.mysql_major} with {same.version}" if same else ""),
+                "README.md" + (f", or stay on {base.mysql_major} with {same.version}" if same else ""),
                 source="RDS API Reference, ModifyGlobalCluster AllowMajorVersionUpgrade",
             )
         return UpgradeKind.MAJOR

@@ -19,7 +19,6 @@ from orchestrator.cli.common import (
     resolve_environment,
 )
 
-
 TodayOption = Annotated[
     str | None,
     typer.Option(
@@ -49,7 +48,9 @@ def plan(
         try:
             on = datetime.date.fromisoformat(today)
         except ValueError:
-            raise typer.BadParameter(f"{today!r} is not a date; use YYYY-MM-DD", param_hint="--today") from None
+            raise typer.BadParameter(
+                f"{today!r} is not a date; use YYYY-MM-DD", param_hint="--today"
+            ) from None
     environment = resolve_environment(env, env_file)
     try:
         result = build_plan(environment, today=on)

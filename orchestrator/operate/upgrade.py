@@ -128,8 +128,10 @@ def _current_version(env: Environment, clients: AwsSession) -> tuple[str | None,
             cluster = describe_cluster(clients.client("rds", env.primary_region), identifier)
         except (BotoCoreError, ClientError) as exc:
             return None, UpgradeCheck(
-                env.primary_region, "running_version_known", False, f"cannot read {identifier}: "
-                f"{describe_error(exc)}"
+                env.primary_region,
+                "running_version_known",
+                False,
+                f"cannot read {identifier}: {describe_error(exc)}",
             )
         if cluster is None:
             return None, UpgradeCheck(
@@ -257,7 +259,9 @@ def _region_checks(
                     )
                 )
     if wanted is None:
-        checks.append(UpgradeCheck(region, "target_available", False, f"RDS does not offer {target} in {region}"))
+        checks.append(
+            UpgradeCheck(region, "target_available", False, f"RDS does not offer {target} in {region}")
+        )
         return checks
     status = wanted.get("Status", "available")
     checks.append(
@@ -421,7 +425,11 @@ def preflight_upgrade(
         for check in switchover.checks:
             checks.append(
                 UpgradeCheck(
-                    switchover.target_region, f"switchover:{check.name}", check.passed, check.message, check.blocking
+                    switchover.target_region,
+                    f"switchover:{check.name}",
+                    check.passed,
+                    check.message,
+                    check.blocking,
                 )
             )
     steps = upgrade_steps(env, current, target, kind) if kind is not None else []

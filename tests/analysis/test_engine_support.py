@@ -121,7 +121,9 @@ def test_the_plan_document_has_an_engine_support_section_and_is_the_same_for_the
     later = plan_document(build_plan(prod, today=datetime.date(2028, 1, 1)))
 
     # the date is the only input besides the files: the same day gives the same section
-    assert first["engine_support"] == json.loads(json.dumps(engine_support.engine_support(prod, DAY).to_json()))
+    assert first["engine_support"] == json.loads(
+        json.dumps(engine_support.engine_support(prod, DAY).to_json())
+    )
     section = first["engine_support"]
     assert section["today"] == "2026-12-02"
     assert section["engine_version"] == "8.0.mysql_aurora.3.10.5"

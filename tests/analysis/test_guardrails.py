@@ -11,7 +11,6 @@ proves they trigger nothing on their own.
 from __future__ import annotations
 
 import datetime
-
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -944,7 +943,11 @@ def _records_no_health_check(b: GraphBuilder, bad: bool) -> Node:
 @case(
     "engine-standard-support-ending",
     "within the horizon",
-    expect=("8.0.mysql_aurora.3.10.5", "ends on 2028-04-30 (in 120 days, horizon 180)", "Newest supported target"),
+    expect=(
+        "8.0.mysql_aurora.3.10.5",
+        "ends on 2028-04-30 (in 120 days, horizon 180)",
+        "Newest supported target",
+    ),
 )
 def _support_ending(b: GraphBuilder, bad: bool) -> None:
     b.aurora_cluster()
@@ -965,7 +968,10 @@ def _support_ended(b: GraphBuilder, bad: bool) -> None:
     "extended-support-on-members",
     "member enrolled against the file",
     env="prod",
-    expect=("engineLifecycleSupport is 'open-source-rds-extended-support'", "open-source-rds-extended-support-disabled"),
+    expect=(
+        "engineLifecycleSupport is 'open-source-rds-extended-support'",
+        "open-source-rds-extended-support-disabled",
+    ),
 )
 def _lifecycle_on_members(b: GraphBuilder, bad: bool) -> Node:
     b.global_cluster()

@@ -830,7 +830,9 @@ def upgraded_prod() -> tuple[Plan, dict[str, list[str]]]:
     return plan, ignored
 
 
-def test_an_upgrade_to_8_4_plans_parameter_groups_of_the_new_family_named_for_it_in_every_region(upgraded_prod):
+def test_an_upgrade_to_8_4_plans_parameter_groups_of_the_new_family_named_for_it_in_every_region(
+    upgraded_prod,
+):
     plan, _ = upgraded_prod
 
     for stack in regional(plan):

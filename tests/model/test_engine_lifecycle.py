@@ -41,7 +41,12 @@ def violation(fn: Any, *args: Any, **kwargs: Any) -> RuleViolation:
 def test_both_version_schemes_parse_to_major_display_number_and_api_string(text, major, aurora, display, api):
     parsed = aws_rules.parse_engine_version(text)
 
-    assert (parsed.mysql_major, parsed.aurora, parsed.display, parsed.api_string) == (major, aurora, display, api)
+    assert (parsed.mysql_major, parsed.aurora, parsed.display, parsed.api_string) == (
+        major,
+        aurora,
+        display,
+        api,
+    )
 
 
 @pytest.mark.parametrize("text", ["8.0", "8.4", "mysql", "8.0.mysql_aurora.3", "9.9.9", ""])
@@ -66,7 +71,13 @@ def test_parameter_group_family_of_either_scheme_comes_from_the_major_version(ve
 
 @pytest.mark.parametrize(
     ("version", "publishes"),
-    [("8.0.mysql_aurora.3.03.1", False), ("3.04.0", True), (V847, True), ("8.4.8", True), ("nonsense", False)],
+    [
+        ("8.0.mysql_aurora.3.03.1", False),
+        ("3.04.0", True),
+        (V847, True),
+        ("8.4.8", True),
+        ("nonsense", False),
+    ],
 )
 def test_rpo_lag_metric_availability_branches_on_the_major_version(version, publishes):
     assert aws_rules.engine_publishes_rpo_lag(version) is publishes

@@ -59,7 +59,8 @@ def engine_answer(
             {
                 "Engine": "aurora-mysql",
                 "EngineVersion": version,
-                "DBParameterGroupFamily": family or ("aurora-mysql8.4" if version.startswith("8.4") else "aurora-mysql8.0"),
+                "DBParameterGroupFamily": family
+                or ("aurora-mysql8.4" if version.startswith("8.4") else "aurora-mysql8.0"),
                 "Status": "available",
                 "SupportsGlobalDatabases": global_ok,
                 "ValidUpgradeTarget": [
@@ -109,9 +110,7 @@ def given(
     stubbers = {region: aws.stub("rds", region) for region in REGIONS}
     answer = global_cluster(sync=sync)
     answer["GlobalClusters"][0]["EngineVersion"] = running
-    stubbers[PRIMARY].add_response(
-        "describe_global_clusters", answer, {"GlobalClusterIdentifier": GLOBAL_ID}
-    )
+    stubbers[PRIMARY].add_response("describe_global_clusters", answer, {"GlobalClusterIdentifier": GLOBAL_ID})
     for region in REGIONS:
         stub = stubbers[region]
         stub.add_response(
@@ -135,10 +134,19 @@ def given(
     for region in REGIONS:
         engine = (engines or {}).get(region, running)
         stubbers[region].add_response(
-            "describe_db_clusters", db_cluster(region, engine=engine), {"DBClusterIdentifier": cluster_arn(region)}
+            "describe_db_clusters",
+            db_cluster(region, engine=engine),
+            {"DBClusterIdentifier": cluster_arn(region)},
         )
     cloudwatch = aws.moto("cloudwatch", WEST)
-    put_lag(cloudwatch, WEST, source=PRIMARY, value_ms=150.0, at=NOW - timedelta(minutes=1), metric="AuroraGlobalDBRPOLag")
+    put_lag(
+        cloudwatch,
+        WEST,
+        source=PRIMARY,
+        value_ms=150.0,
+        at=NOW - timedelta(minutes=1),
+        metric="AuroraGlobalDBRPOLag",
+    )
     return stubbers
 
 
@@ -176,7 +184,9 @@ def test_a_target_not_offered_for_the_instance_class_in_one_region_is_a_problem_
     assert "No go: eu-west-1:offered_for_instance_class." in result.render_text()
 
 
-def test_a_target_that_is_not_a_valid_upgrade_target_is_a_problem_naming_the_valid_ones(aws: AwsFakes) -> None:
+def test_a_target_that_is_not_a_valid_upgrade_target_is_a_problem_naming_the_valid_ones(
+    aws: AwsFakes,
+) -> None:
     given(aws, MINOR, valid={WEST: False})
 
     result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=NOW)
@@ -198,11 +208,16 @@ def test_failing_switchover_preconditions_are_problems_of_the_upgrade(aws: AwsFa
 
     result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=NOW)
 
-    assert failed(result) == [f"{WEST}:switchover:engine_versions_match", f"{WEST}:switchover:members_synchronized"]
+    assert failed(result) == [
+        f"{WEST}:switchover:engine_versions_match",
+        f"{WEST}:switchover:members_synchronized",
+    ]
     assert not result.go
 
 
-def test_a_major_upgrade_without_allow_major_upgrade_is_refused_before_any_regional_read(aws: AwsFakes) -> None:
+def test_a_major_upgrade_without_allow_major_upgrade_is_refused_before_any_regional_read(
+    aws: AwsFakes,
+) -> None:
     stubbers = {PRIMARY: aws.stub("rds", PRIMARY)}
     answer = global_cluster()
     stubbers[PRIMARY].add_response("describe_global_clusters", answer, {"GlobalClusterIdentifier": GLOBAL_ID})
@@ -216,7 +231,9 @@ def test_a_major_upgrade_without_allow_major_upgrade_is_refused_before_any_regio
     aws.assert_all_responses_used()
 
 
-def test_a_major_upgrade_plan_creates_the_new_family_groups_before_pointing_members_at_them(aws: AwsFakes) -> None:
+def test_a_major_upgrade_plan_creates_the_new_family_groups_before_pointing_members_at_them(
+    aws: AwsFakes,
+) -> None:
     given(aws, MAJOR, major=True)
 
     result = preflight_upgrade(env(MAJOR, allow_major_upgrade=True), MAJOR, clients=aws.session(), now=NOW)
@@ -224,7 +241,9 @@ def test_a_major_upgrade_plan_creates_the_new_family_groups_before_pointing_memb
     assert failed(result) == []
     assert result.kind is UpgradeKind.MAJOR
     create, modify, repoint, *secondaries = result.steps
-    assert create.startswith(f"prod.{PRIMARY}: create the aurora-mysql8.4 cluster and instance parameter groups")
+    assert create.startswith(
+        f"prod.{PRIMARY}: create the aurora-mysql8.4 cluster and instance parameter groups"
+    )
     assert "ModifyGlobalCluster to 8.4.mysql_aurora.8.4.7 with AllowMajorVersionUpgrade" in modify
     assert "point the primary cluster and its instances at the aurora-mysql8.4 groups" in repoint
     assert [s.split(":")[0] for s in secondaries] == [f"prod.{WEST}", f"prod.{EU}"]
@@ -254,7 +273,9 @@ def test_the_file_not_naming_the_target_is_a_warning_and_the_first_step(aws: Aws
     assert result.steps[0].startswith(f"first set database.engine_version: {MINOR}")
 
 
-def test_the_cli_prints_a_table_and_exits_0_on_go_and_1_on_problems(aws: AwsFakes, monkeypatch, tmp_path) -> None:
+def test_the_cli_prints_a_table_and_exits_0_on_go_and_1_on_problems(
+    aws: AwsFakes, monkeypatch, tmp_path
+) -> None:
     path = tmp_path / "prod.yaml"
     path.write_text(yaml.safe_dump(env_data(database={"engine_version": MINOR, **LIFECYCLE})))
     monkeypatch.setattr(cli_common, "make_aws_session", lambda _env, _role: aws.session())

@@ -21,9 +21,8 @@ only judges the stacks that have outputs.
 
 from __future__ import annotations
 
-import datetime
-
 import copy
+import datetime
 import functools
 import json
 from collections.abc import Callable, Iterable
