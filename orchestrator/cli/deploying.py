@@ -28,7 +28,13 @@ from orchestrator.cli.common import (
     resolve_environment,
     schema_call,
 )
-from orchestrator.deploy.engine import Interrupted, Orchestrator, RunReport, WriterMovedError
+from orchestrator.deploy.engine import (
+    EngineMoveRefusedError,
+    Interrupted,
+    Orchestrator,
+    RunReport,
+    WriterMovedError,
+)
 from orchestrator.deploy.runner import ProgressEvent, StackOperationError
 
 
@@ -96,7 +102,7 @@ def _run(operation: Callable[[], RunReport]) -> RunReport:
 
     try:
         return operation()
-    except (WriterMovedError, LiveError) as exc:
+    except (WriterMovedError, EngineMoveRefusedError, LiveError) as exc:
         err(f"error: {exc}")
         raise typer.Exit(code=EXIT_REFUSED) from None
     except Interrupted as exc:
