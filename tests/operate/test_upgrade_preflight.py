@@ -37,7 +37,6 @@ MINOR = "8.0.mysql_aurora.3.10.5"
 MAJOR = "8.4.mysql_aurora.8.4.7"
 REGIONS = (PRIMARY, WEST, EU)
 CLASS = "db.r6g.large"
-NOW = datetime.now(UTC)
 LIFECYCLE = {"engine_lifecycle_support": "open-source-rds-extended-support-disabled"}
 
 
@@ -144,7 +143,7 @@ def given(
         WEST,
         source=PRIMARY,
         value_ms=150.0,
-        at=NOW - timedelta(minutes=1),
+        at=datetime.now(UTC) - timedelta(minutes=1),
         metric="AuroraGlobalDBRPOLag",
     )
     return stubbers
@@ -157,7 +156,7 @@ def failed(result: UpgradePreflight) -> list[str]:
 def test_a_minor_upgrade_offered_everywhere_is_a_go_with_the_secondaries_first_order(aws: AwsFakes) -> None:
     given(aws, MINOR)
 
-    result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=NOW)
+    result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=datetime.now(UTC))
 
     assert failed(result) == []
     assert result.go and result.kind is UpgradeKind.MINOR
@@ -176,7 +175,7 @@ def test_a_minor_upgrade_offered_everywhere_is_a_go_with_the_secondaries_first_o
 def test_a_target_not_offered_for_the_instance_class_in_one_region_is_a_problem_there(aws: AwsFakes) -> None:
     given(aws, MINOR, offered={EU: False})
 
-    result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=NOW)
+    result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=datetime.now(UTC))
 
     assert failed(result) == [f"{EU}:offered_for_instance_class"]
     problem = result.problems[0]
@@ -189,7 +188,7 @@ def test_a_target_that_is_not_a_valid_upgrade_target_is_a_problem_naming_the_val
 ) -> None:
     given(aws, MINOR, valid={WEST: False})
 
-    result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=NOW)
+    result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=datetime.now(UTC))
 
     assert failed(result) == [f"{WEST}:valid_upgrade_target"]
     assert "(valid: 8.0.mysql_aurora.3.10.4)" in result.problems[0].message
@@ -198,7 +197,7 @@ def test_a_target_that_is_not_a_valid_upgrade_target_is_a_problem_naming_the_val
 def test_a_target_without_global_database_support_in_a_region_is_a_problem(aws: AwsFakes) -> None:
     given(aws, MINOR, global_ok={WEST: False})
 
-    result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=NOW)
+    result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=datetime.now(UTC))
 
     assert set(failed(result)) == {f"{WEST}:global_database_supported"}
 
@@ -206,7 +205,7 @@ def test_a_target_without_global_database_support_in_a_region_is_a_problem(aws: 
 def test_failing_switchover_preconditions_are_problems_of_the_upgrade(aws: AwsFakes) -> None:
     given(aws, MINOR, sync={EU: "pending-resync"}, engines={EU: "8.0.mysql_aurora.3.10.4"})
 
-    result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=NOW)
+    result = preflight_upgrade(env(), MINOR, clients=aws.session(), now=datetime.now(UTC))
 
     assert failed(result) == [
         f"{WEST}:switchover:engine_versions_match",
@@ -222,7 +221,7 @@ def test_a_major_upgrade_without_allow_major_upgrade_is_refused_before_any_regio
     answer = global_cluster()
     stubbers[PRIMARY].add_response("describe_global_clusters", answer, {"GlobalClusterIdentifier": GLOBAL_ID})
 
-    result = preflight_upgrade(env(ENGINE), MAJOR, clients=aws.session(), now=NOW)
+    result = preflight_upgrade(env(ENGINE), MAJOR, clients=aws.session(), now=datetime.now(UTC))
 
     assert failed(result) == ["*:upgrade_allowed"]
     message = result.problems[0].message
@@ -236,7 +235,7 @@ def test_a_major_upgrade_plan_creates_the_new_family_groups_before_pointing_memb
 ) -> None:
     given(aws, MAJOR, major=True)
 
-    result = preflight_upgrade(env(MAJOR, allow_major_upgrade=True), MAJOR, clients=aws.session(), now=NOW)
+    result = preflight_upgrade(env(MAJOR, allow_major_upgrade=True), MAJOR, clients=aws.session(), now=datetime.now(UTC))
 
     assert failed(result) == []
     assert result.kind is UpgradeKind.MAJOR
@@ -256,7 +255,7 @@ def test_a_downgrade_is_refused_with_the_newest_valid_target(aws: AwsFakes) -> N
     answer["GlobalClusters"][0]["EngineVersion"] = MINOR
     stub.add_response("describe_global_clusters", answer, {"GlobalClusterIdentifier": GLOBAL_ID})
 
-    result = preflight_upgrade(env(MINOR), ENGINE, clients=aws.session(), now=NOW)
+    result = preflight_upgrade(env(MINOR), ENGINE, clients=aws.session(), now=datetime.now(UTC))
 
     assert failed(result) == ["*:upgrade_allowed"]
     assert "cannot downgrade" in result.problems[0].message
@@ -265,7 +264,7 @@ def test_a_downgrade_is_refused_with_the_newest_valid_target(aws: AwsFakes) -> N
 def test_the_file_not_naming_the_target_is_a_warning_and_the_first_step(aws: AwsFakes) -> None:
     given(aws, MINOR)
 
-    result = preflight_upgrade(env(ENGINE), MINOR, clients=aws.session(), now=NOW)
+    result = preflight_upgrade(env(ENGINE), MINOR, clients=aws.session(), now=datetime.now(UTC))
 
     assert result.go
     warning = next(c for c in result.checks if c.name == "environment_file_names_target")
