@@ -235,7 +235,9 @@ def test_a_major_upgrade_plan_creates_the_new_family_groups_before_pointing_memb
 ) -> None:
     given(aws, MAJOR, major=True)
 
-    result = preflight_upgrade(env(MAJOR, allow_major_upgrade=True), MAJOR, clients=aws.session(), now=datetime.now(UTC))
+    result = preflight_upgrade(
+        env(MAJOR, allow_major_upgrade=True), MAJOR, clients=aws.session(), now=datetime.now(UTC)
+    )
 
     assert failed(result) == []
     assert result.kind is UpgradeKind.MAJOR
