@@ -85,6 +85,11 @@ class AuroraClusterArgs:
     """Enhanced monitoring interval in seconds; > 0 creates the monitoring role. Defaults to 0."""
     port: int = 3306
     """MySQL port. Defaults to 3306."""
+    engine_lifecycle_support: str | None = None
+    """RDS EngineLifecycleSupport of the cluster (Extended Support enrolment). Defaults to None
+    (AWS's default: enrolled)."""
+    allow_major_version_upgrade: bool = False
+    """Let an engine_version change cross a major version. Defaults to False."""
 
 
 # Parameters every cluster gets: TLS required (security review), audit and slow-query logs
@@ -122,10 +127,24 @@ class AuroraCluster(pulumi.ComponentResource):
         super().__init__("aurora:database:AuroraCluster", name, None, opts)
         _check_args(name, args)
         family = engine_parameter_family(args.engine_version)
+        # Groups are named per family (prod-aurora-use1-cluster-mysql84): a major upgrade changes
+        # the family, which AWS cannot change on a group, so Pulumi creates the new family's groups
+        # first, points the cluster at them once it runs the new version (the cluster depends on
+        # the global cluster, whose update upgrades every member), and deletes the old ones last.
+        # AWS resets members to the default groups during a major upgrade of a global database
+        # and accepts custom ones only after it (Aurora User Guide, AuroraMySQL.Upgrading.Procedure,
+        # "In-place major upgrades for global databases").
+        group_suffix = parameter_group_suffix(family)
 
         self.global_cluster: aws.rds.GlobalCluster | None = None
         if args.role is ClusterRole.PRIMARY:
             assert args.global_cluster_identifier is not None
+            # The provider upgrades through the global cluster: a major version with one
+            # ModifyGlobalCluster for every member, a minor one with ModifyDBCluster per member
+            # until the global cluster reports the new version (terraform-provider-aws
+            # rds_global_cluster "Upgrading Engine Versions"; research notes, section 3). Its
+            # engine_lifecycle_support applies to Aurora PostgreSQL only (RDS API Reference,
+            # CreateGlobalCluster), so the members carry it.
             self.global_cluster = aws.rds.GlobalCluster(
                 f"{name}-global",
                 global_cluster_identifier=args.global_cluster_identifier,
@@ -150,20 +169,20 @@ class AuroraCluster(pulumi.ComponentResource):
 
         cluster_pg = aws.rds.ClusterParameterGroup(
             f"{name}-cluster-params",
-            name=f"{args.parameter_group_prefix}-cluster",
+            name=f"{args.parameter_group_prefix}-cluster-{group_suffix}",
             family=family,
             description=f"{args.cluster_identifier}: TLS required, audit and slow-query logs",
             parameters=parameters(aws.rds.ClusterParameterGroupParameterArgs, CLUSTER_PARAMETERS),
-            tags=resource_tags(f"{args.parameter_group_prefix}-cluster"),
+            tags=resource_tags(f"{args.parameter_group_prefix}-cluster-{group_suffix}"),
             opts=child_opts(self, provider),
         )
         instance_pg = aws.rds.ParameterGroup(
             f"{name}-instance-params",
-            name=f"{args.parameter_group_prefix}-instance",
+            name=f"{args.parameter_group_prefix}-instance-{group_suffix}",
             family=family,
             description=f"{args.cluster_identifier}: instance parameters",
             parameters=parameters(aws.rds.ParameterGroupParameterArgs, INSTANCE_PARAMETERS),
-            tags=resource_tags(f"{args.parameter_group_prefix}-instance"),
+            tags=resource_tags(f"{args.parameter_group_prefix}-instance-{group_suffix}"),
             opts=child_opts(self, provider),
         )
 
@@ -185,6 +204,8 @@ class AuroraCluster(pulumi.ComponentResource):
             engine=ENGINE,
             engine_version=args.engine_version,
             engine_mode="provisioned",
+            engine_lifecycle_support=args.engine_lifecycle_support,
+            allow_major_version_upgrade=args.allow_major_version_upgrade,
             global_cluster_identifier=(
                 self.global_cluster.id if self.global_cluster is not None else args.global_cluster_identifier
             ),
@@ -235,7 +256,8 @@ class AuroraCluster(pulumi.ComponentResource):
                 identifier=identifier,
                 cluster_identifier=self.cluster.id,
                 engine=ENGINE,
-                engine_version=args.engine_version,
+                # No engine_version: instances run their cluster's (a pinned one fights upgrades,
+                # terraform-provider-aws #31529, #29861).
                 instance_class=args.instance_class,
                 availability_zone=args.availability_zones[index % len(args.availability_zones)],
                 db_parameter_group_name=instance_pg.name,
@@ -276,6 +298,11 @@ class AuroraCluster(pulumi.ComponentResource):
                 "reader_endpoint": self.reader_endpoint,
             }
         )
+
+
+def parameter_group_suffix(family: str) -> str:
+    """aurora-mysql8.0 -> mysql80, aurora-mysql8.4 -> mysql84 (group names allow no dots)."""
+    return family.removeprefix("aurora-").replace(".", "")
 
 
 def _check_args(name: str, args: AuroraClusterArgs) -> None:

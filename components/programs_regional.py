@@ -126,6 +126,8 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
             log_exports=env.database.log_exports,
             performance_insights=env.database.performance_insights,
             monitoring_interval=env.database.enhanced_monitoring_interval,
+            engine_lifecycle_support=env.database.engine_lifecycle_support,
+            allow_major_version_upgrade=env.database.allow_major_upgrade,
         ),
         provider,
     )

@@ -8,11 +8,13 @@ the fact there, in one commit.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from importlib import resources
 from typing import Any
 
@@ -214,14 +216,140 @@ def check_no_overlap(field: str, claims: Iterable[CidrClaim]) -> None:
 
 # --- Aurora engine and instances -----------------------------------------------------------
 
+# Sources of the engine facts below: the dated table model/data/aurora_mysql_versions.yaml
+# (each entry cites its pages) and the RDS API Reference.
+ENGINE_TABLE_SOURCE = "model/data/aurora_mysql_versions.yaml (Aurora MySQL release calendars)"
+
+# RDS API Reference, CreateDBCluster EngineLifecycleSupport (botocore rds 2014-10-31 model): "By
+# default, this value is set to open-source-rds-extended-support, which enrolls your DB cluster into
+# Amazon RDS Extended Support ... you can avoid charges for Extended Support by setting the value
+# to open-source-rds-extended-support-disabled. In this case, creating the DB cluster will fail if
+# the DB major version is past its end of standard support date." CreateGlobalCluster's parameter
+# "only applies to Aurora PostgreSQL-based global databases", so for Aurora MySQL it is set on
+# every member cluster. AWS bills Extended Support per vCPU-hour on top of the instance price
+# (Aurora User Guide, extended-support-charges); charges start the day after the end of standard
+# support of the major version.
+EXTENDED_SUPPORT_ENROLLED = "open-source-rds-extended-support"
+EXTENDED_SUPPORT_DISABLED = "open-source-rds-extended-support-disabled"
+ENGINE_LIFECYCLE_SUPPORT_VALUES = (EXTENDED_SUPPORT_ENROLLED, EXTENDED_SUPPORT_DISABLED)
+ENGINE_LIFECYCLE_SOURCE = (
+    "RDS API Reference, CreateDBCluster / CreateGlobalCluster EngineLifecycleSupport; "
+    "Aurora User Guide, extended-support-charges"
+)
+
+# Aurora major version -> MySQL major of its API strings (Aurora User Guide,
+# AuroraMySQL.Updates.Versions: "mysql-major-version.mysql_aurora.aurora-mysql-version"; 8.4 uses
+# the display number 8.4.N, API string 8.4.mysql_aurora.8.4.N).
+_AURORA_TO_MYSQL_MAJOR = {"1": "5.6", "2": "5.7", "3": "8.0"}
+_API_VERSION = re.compile(r"^(\d+\.\d+)\.mysql_aurora\.(\d+(?:\.\d+){1,2})$")
+_DISPLAY_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+
+
+@dataclass(frozen=True)
+class ParsedEngineVersion:
+    """An Aurora MySQL version in either scheme: ``8.0.mysql_aurora.3.10.3`` (display 3.10.3) or
+    ``8.4.mysql_aurora.8.4.7`` (display 8.4.7)."""
+
+    text: str
+    mysql_major: str
+    """MySQL major version: 5.7, 8.0, 8.4 (also the key of major_versions in the table)."""
+    aurora: tuple[int, ...]
+    """The display number as integers: (3, 10, 3) or (8, 4, 7)."""
+
+    @property
+    def display(self) -> str:
+        return ".".join(
+            f"{p:02d}" if i == 1 and self.aurora[0] < 8 else str(p) for i, p in enumerate(self.aurora)
+        )
+
+    @property
+    def api_string(self) -> str:
+        return f"{self.mysql_major}.mysql_aurora.{self.display}"
+
+    @property
+    def sort_key(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return tuple(int(p) for p in self.mysql_major.split(".")), self.aurora
+
+
+def parse_engine_version(value: str) -> ParsedEngineVersion:
+    """Parse an API string or a display number; ValueError when it is neither."""
+    match = _API_VERSION.fullmatch(value)
+    if match:
+        return ParsedEngineVersion(value, match.group(1), tuple(int(p) for p in match.group(2).split(".")))
+    match = _DISPLAY_VERSION.fullmatch(value)
+    if match:
+        first, second, third = (int(g) for g in match.groups())
+        if (first, second) == (8, 4):
+            return ParsedEngineVersion(value, "8.4", (8, 4, third))
+        if str(first) in _AURORA_TO_MYSQL_MAJOR:
+            return ParsedEngineVersion(value, _AURORA_TO_MYSQL_MAJOR[str(first)], (first, second, third))
+    raise ValueError(
+        f"{value!r} is not an Aurora MySQL version (8.0.mysql_aurora.3.MM.P or 8.4.mysql_aurora.8.4.N)"
+    )
+
+
+def _date(value: str | None) -> datetime.date | None:
+    """ISO date; a month only (the calendar says "April 2032") counts as its first day, the earliest
+    date it can mean."""
+    if value is None:
+        return None
+    if re.fullmatch(r"\d{4}-\d{2}", value):
+        return datetime.date.fromisoformat(f"{value}-01")
+    return datetime.date.fromisoformat(value)
+
+
+@dataclass(frozen=True)
+class MajorVersion:
+    mysql_major: str
+    aurora_major: str
+    parameter_group_family: str
+    end_of_standard_support: datetime.date
+    end_of_standard_support_text: str
+    extended_support_year1_pricing_from: datetime.date | None
+    end_of_extended_support: datetime.date | None
+    rpo_lag_metric_from: tuple[int, ...]
+    source: str
+    checked: str
+    unverified: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True)
 class EngineVersion:
     version: str
     mysql: str
-    released: str
+    release_date: str
     lts: bool
     global_database: bool
+    minor_line: str
+    source: str
+    checked: str
+    unverified: tuple[str, ...] = ()
+    minor_end_of_standard_support: datetime.date | None = None
+    """Of the minor line (CAL); None when AWS publishes none."""
+
+    @property
+    def parsed(self) -> ParsedEngineVersion:
+        return parse_engine_version(self.version)
+
+    @property
+    def major(self) -> MajorVersion:
+        return major_versions()[self.parsed.mysql_major]
+
+    @property
+    def end_of_standard_support(self) -> datetime.date:
+        """The earlier of the minor line's and the major version's end of standard support."""
+        major = self.major.end_of_standard_support
+        minor = self.minor_end_of_standard_support
+        return major if minor is None else min(minor, major)
+
+    @property
+    def support_ends_with(self) -> str:
+        """ "minor" (AWS upgrades the cluster to a newer minor) or "major" (Extended Support or upgrade)."""
+        minor = self.minor_end_of_standard_support
+        return "minor" if minor is not None and minor < self.major.end_of_standard_support else "major"
+
+    def supported_on(self, today: datetime.date) -> bool:
+        return today <= self.end_of_standard_support
 
 
 @functools.cache
@@ -231,11 +359,78 @@ def engine_catalog() -> dict[str, Any]:
     return data
 
 
+def major_versions() -> dict[str, MajorVersion]:
+    result = {}
+    for key, info in engine_catalog().get("major_versions", {}).items():
+        end = _date(info["end_of_standard_support"])
+        assert end is not None
+        result[key] = MajorVersion(
+            mysql_major=key,
+            aurora_major=str(info["aurora_major"]),
+            parameter_group_family=info["parameter_group_family"],
+            end_of_standard_support=end,
+            end_of_standard_support_text=str(info["end_of_standard_support"]),
+            extended_support_year1_pricing_from=_date(info.get("extended_support_year1_pricing_from")),
+            end_of_extended_support=_date(info.get("end_of_extended_support")),
+            rpo_lag_metric_from=tuple(int(p) for p in str(info["rpo_lag_metric_from"]).split(".")),
+            source=info["source"],
+            checked=info["checked"],
+            unverified=tuple(info.get("unverified", ())),
+        )
+    return result
+
+
 def known_engine_versions() -> dict[str, EngineVersion]:
-    return {
-        version: EngineVersion(version=version, **info)
-        for version, info in engine_catalog()["versions"].items()
-    }
+    lines = engine_catalog().get("minor_lines", {})
+    versions = {}
+    for version, info in engine_catalog()["versions"].items():
+        fields = {k: v for k, v in info.items() if k != "unverified"}
+        line = lines.get(info.get("minor_line"), {})
+        versions[version] = EngineVersion(
+            version=version,
+            unverified=tuple(info.get("unverified", ())),
+            minor_end_of_standard_support=_date(line.get("end_of_standard_support")),
+            **fields,
+        )
+    return versions
+
+
+def _newest(candidates: Iterable[EngineVersion]) -> EngineVersion | None:
+    return max(candidates, key=lambda v: v.parsed.sort_key, default=None)
+
+
+def recommended_engine_version(today: datetime.date | None = None) -> str:
+    """The newest long-term-support release still in standard support on ``today`` (default: the
+    day the table was checked), by release date."""
+    on = today or datetime.date.fromisoformat(engine_catalog()["checked"])
+    lts = [v for v in known_engine_versions().values() if v.lts and v.supported_on(on)]
+    if not lts:
+        lts = [v for v in known_engine_versions().values() if v.lts]
+    return max(lts, key=lambda v: (v.release_date, v.parsed.sort_key)).version
+
+
+def newest_supported_target(
+    current: str,
+    today: datetime.date,
+    *,
+    global_database: bool,
+    allow_major: bool = True,
+) -> EngineVersion | None:
+    """The newest listed version newer than ``current`` that is in standard support on ``today``;
+    a new major version only when ``allow_major``. None when there is none."""
+    try:
+        base = parse_engine_version(current)
+    except ValueError:
+        base = None
+    candidates = [
+        v
+        for v in known_engine_versions().values()
+        if v.supported_on(today)
+        and (v.global_database or not global_database)
+        and (base is None or v.parsed.sort_key > base.sort_key)
+        and (allow_major or base is None or v.parsed.mysql_major == base.mysql_major)
+    ]
+    return _newest(candidates)
 
 
 def check_engine_version(field: str, value: str, *, global_database: bool) -> EngineVersion:
@@ -251,41 +446,143 @@ def check_engine_version(field: str, value: str, *, global_database: bool) -> En
                 source=catalog["source"],
             )
     if value not in versions:
+        hint = ""
+        try:
+            parsed = parse_engine_version(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.api_string in versions and parsed.api_string != value:
+            hint = f"write the RDS API string {parsed.api_string} (the display number is {parsed.display}); "
         raise RuleViolation(
             field=field,
             rule="must be an Aurora MySQL version listed in model/data/aurora_mysql_versions.yaml "
             f"(checked {catalog['checked']})",
             value=value,
-            fix=f"use one of {', '.join(sorted(versions))}, or add the new version there with its source",
+            fix=f"{hint}use one of {', '.join(sorted(versions))} (newest long-term-support release: "
+            f"{recommended_engine_version()}), or add the new version there with its source",
             source=catalog["source"],
         )
     version = versions[value]
     if global_database and not version.global_database:
+        newest = _newest(v for v in versions.values() if v.global_database)
         raise RuleViolation(
             field=field,
             rule="this engine version does not support Aurora global databases",
             value=value,
-            fix="choose a version marked global_database: true",
+            fix="choose a version marked global_database: true"
+            + (f", e.g. {newest.version}" if newest else ""),
             source="Aurora User Guide, Concepts.Aurora_Fea_Regions_DB-eng.Feature.GlobalDatabase",
         )
     return version
 
 
-def recommended_engine_version() -> str:
-    lts = [v for v in known_engine_versions().values() if v.lts]
-    return max(lts, key=lambda v: v.released).version
+class UpgradeKind(StrEnum):
+    NONE = "none"
+    MINOR = "minor"
+    """Same major version: secondaries first, then the primary (ModifyDBCluster per member)."""
+    MAJOR = "major"
+    """A new major version: one ModifyGlobalCluster with AllowMajorVersionUpgrade for all members."""
+
+
+def check_engine_upgrade(
+    field: str,
+    current: str,
+    target: str,
+    *,
+    allow_major: bool,
+    global_database: bool,
+    today: datetime.date | None = None,
+) -> UpgradeKind:
+    """The move from ``current`` (what runs) to ``target`` (listed, global if need be): never a
+    downgrade, and a major upgrade only when the environment allows one (database.allow_major_upgrade).
+    Sources: Aurora User Guide, AuroraMySQL.Upgrading.Procedure ("In-place major upgrades for global
+    databases") and aurora-global-database-upgrade; RDS API ModifyGlobalCluster AllowMajorVersionUpgrade."""
+    check_engine_version(field, target, global_database=global_database)
+    on = today or datetime.date.fromisoformat(engine_catalog()["checked"])
+    try:
+        base = parse_engine_version(current)
+    except ValueError:
+        raise RuleViolation(
+            field=field,
+            rule="the running engine version cannot be compared (unknown scheme)",
+            value=current,
+            fix="check the cluster's EngineVersion in the RDS console",
+        ) from None
+    new = parse_engine_version(target)
+    if new.sort_key == base.sort_key:
+        return UpgradeKind.NONE
+    if new.sort_key < base.sort_key:
+        newest = newest_supported_target(
+            current, on, global_database=global_database, allow_major=allow_major
+        )
+        raise RuleViolation(
+            field=field,
+            rule=f"Aurora cannot downgrade an engine: {target} is older than the running {current}",
+            value=target,
+            fix=(f"keep {current} or upgrade, e.g. to {newest.version}" if newest else f"keep {current}")
+            + " (going back means restoring a snapshot into a new cluster)",
+            source="Aurora User Guide, AuroraMySQL.Updates.Patching.ModifyEngineVersion",
+        )
+    if new.mysql_major != base.mysql_major:
+        if not allow_major:
+            same = newest_supported_target(current, on, global_database=global_database, allow_major=False)
+            raise RuleViolation(
+                field=field,
+                rule=f"a major version upgrade ({base.mysql_major} -> {new.mysql_major}) needs the "
+                "environment to allow one",
+                value=target,
+                fix="set database.allow_major_upgrade: true after reading the upgrade procedure in "
+                "README.md" + (f", or stay on {base.mysql_major} with {same.version}" if same else ""),
+                source="RDS API Reference, ModifyGlobalCluster AllowMajorVersionUpgrade",
+            )
+        return UpgradeKind.MAJOR
+    return UpgradeKind.MINOR
+
+
+def check_engine_lifecycle_support(field: str, value: str | None, *, protected: bool) -> str | None:
+    if value is not None and value not in ENGINE_LIFECYCLE_SUPPORT_VALUES:
+        raise RuleViolation(
+            field=field,
+            rule=f"must be one of {', '.join(ENGINE_LIFECYCLE_SUPPORT_VALUES)}",
+            value=value,
+            fix=f"use {EXTENDED_SUPPORT_DISABLED} (no Extended Support charges; AWS upgrades the cluster "
+            f"at the end of standard support) or {EXTENDED_SUPPORT_ENROLLED} (billed per vCPU-hour)",
+            source=ENGINE_LIFECYCLE_SOURCE,
+        )
+    if value is None and protected:
+        raise RuleViolation(
+            field=field,
+            rule="a protected environment states its Extended Support choice explicitly: AWS's silent "
+            f"default enrols the cluster ({EXTENDED_SUPPORT_ENROLLED}), billed per vCPU-hour after "
+            "the end of standard support",
+            value=value,
+            fix=f"set {field}: {EXTENDED_SUPPORT_DISABLED} (AWS upgrades the major version at the end of "
+            f"standard support) or {EXTENDED_SUPPORT_ENROLLED} (keep running it, paying Extended Support)",
+            source=ENGINE_LIFECYCLE_SOURCE,
+        )
+    return value
 
 
 def engine_parameter_family(engine_version: str) -> str:
-    """Parameter group family of an Aurora MySQL version (8.0.mysql_aurora.3.x -> aurora-mysql8.0)."""
-    return "aurora-mysql" + engine_version.split(".mysql_aurora.")[0]
+    """Parameter group family of an Aurora MySQL version, from the table (8.0.mysql_aurora.3.x ->
+    aurora-mysql8.0, 8.4.mysql_aurora.8.4.x or 8.4.x -> aurora-mysql8.4)."""
+    try:
+        major = parse_engine_version(engine_version).mysql_major
+    except ValueError:
+        major = engine_version.split(".mysql_aurora.")[0]
+    info = major_versions().get(major)
+    return info.parameter_group_family if info else "aurora-mysql" + major
 
 
 def engine_publishes_rpo_lag(engine_version: str) -> bool:
-    """AuroraGlobalDBRPOLag is published from Aurora MySQL 3.04.0 on (AWS_FACTS.md, DR page)."""
-    aurora = engine_version.split(".mysql_aurora.")[-1]
-    parts = tuple(int(p) for p in aurora.split("."))
-    return parts >= (3, 4, 0)
+    """AuroraGlobalDBRPOLag is published from Aurora MySQL 3.04.0 on (AWS_FACTS.md, DR page); for 8.4
+    the table assumes it from the first release on (unverified, see the table)."""
+    try:
+        parsed = parse_engine_version(engine_version)
+    except ValueError:
+        return False
+    info = major_versions().get(parsed.mysql_major)
+    return info is not None and parsed.aurora >= info.rpo_lag_metric_from
 
 
 # Global databases need memory-optimized classes (db.r5 or higher recommended); burstable

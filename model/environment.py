@@ -147,6 +147,18 @@ class DatabaseSettings(_Model):
     chain, dev: `infra up` and `infra db migrate` publish the repository's files) or "promotion"
     (`infra db promote --from <env>` publishes exactly what that environment applied). Defaults
     to promotion."""
+    engine_lifecycle_support: str | None = None
+    """What happens past the major version's end of standard support, set on every member cluster
+    (RDS EngineLifecycleSupport): open-source-rds-extended-support (keep running, AWS bills Extended
+    Support per vCPU-hour) or open-source-rds-extended-support-disabled (no charges; AWS upgrades the
+    cluster). Defaults to None: AWS's default (enrolled), refused for protected environments. Set it
+    when the clusters are created: the provider does not change it on an existing cluster."""
+    allow_major_upgrade: StrictBool = False
+    """Allow `infra up` to upgrade to a new major version (e.g. 3.x to 8.4) when engine_version
+    changes. Defaults to false: a major upgrade is refused."""
+    support_horizon_days: Annotated[int, Field(strict=True)] = 180
+    """`infra plan` warns when engine_version's end of standard support is this many days away or
+    fewer, and errors once it has passed. Defaults to 180."""
 
     @field_validator("database_name")
     @classmethod
@@ -452,6 +464,16 @@ class Environment(_Model):
         aws_rules.check_backtrack(
             "database.backtrack_hours", self.backtrack_hours, global_database=self.is_global
         )
+        aws_rules.check_engine_lifecycle_support(
+            "database.engine_lifecycle_support", db.engine_lifecycle_support, protected=self.protected
+        )
+        if not 0 <= db.support_horizon_days <= 3650:
+            raise RuleViolation(
+                field="database.support_horizon_days",
+                rule="the end-of-support warning horizon is 0 to 3650 days",
+                value=db.support_horizon_days,
+                fix="use e.g. 180 (about the time an upgrade takes to plan and roll out)",
+            )
 
     def _check_monitoring(self) -> None:
         m = self.monitoring

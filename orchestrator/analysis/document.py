@@ -6,6 +6,7 @@ never break it.
 
 from __future__ import annotations
 
+import datetime
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,8 @@ class Plan:
     findings: list[Finding] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     """Further top-level sections of the document (e.g. the RTO budget)."""
+    today: datetime.date | None = None
+    """The date the plan was made for (engine support depends on it); None: not evaluated."""
 
     @property
     def has_errors(self) -> bool:
@@ -156,6 +159,16 @@ def render_text(plan: Plan) -> str:
     rto = plan.extras.get("rto_budget")
     if rto:
         lines.append(f"RTO budget (primary outage -> DNS answers with a secondary): {rto['summary']}")
+        lines.append("")
+    support = plan.extras.get("engine_support")
+    if support:
+        lines.append(
+            f"Engine support on {support['today']}: {support['engine_version']} is {support['status']}, "
+            f"standard support until {support['end_of_standard_support']} "
+            f"({support['days_left']} days; warning horizon {support['horizon_days']}); newest supported "
+            f"target {support['newest_supported_target']}"
+        )
+        lines.append(f"  Past the end: {support['past_end_of_standard_support']}.")
         lines.append("")
     errors = [f for f in plan.findings if f.severity == "error"]
     warnings = [f for f in plan.findings if f.severity == "warning"]

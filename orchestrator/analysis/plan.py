@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ from components.stack_programs import program_from_config
 from model import naming
 from model.environment import Environment, needs_embedded_definition
 from model.topology import stack_config, stacks_for
-from orchestrator.analysis import guardrails, rto
+from orchestrator.analysis import engine_support, guardrails, rto
 from orchestrator.analysis.document import Plan, PlannedStack
 from orchestrator.analysis.mock_runtime import WriterAssumption, run_program
 
@@ -44,12 +45,14 @@ def build_plan(
     program: ProgramFactory = program_from_config,
     evaluate_rules: bool = True,
     writer_region: str | None = None,
+    today: datetime.date | None = None,
 ) -> Plan:
     """Run every stack of ``env`` in deployment order under mocks, feeding outputs forward.
 
     ``writer_region`` plans as if the writer were there (``infra plan --writer``): lookups that
     reveal the writer answer so, and the document records the assumption. Programs are
-    writer-agnostic, so nothing else may change.
+    writer-agnostic, so nothing else may change. ``today`` is the date engine support is judged
+    on (default: the current UTC date): the plan of the same files is the same on the same day.
     """
     writer = writer_assumption(env, writer_region) if writer_region is not None else None
     embed = needs_embedded_definition(env)
@@ -72,6 +75,8 @@ def build_plan(
             "note": "planned as if the writer were in this region; a writer-agnostic plan is identical to the plain one",
         }
     if evaluate_rules:
+        plan.today = today or engine_support.utc_today()
+        plan.extras["engine_support"] = engine_support.engine_support(env, plan.today).to_json()
         plan.findings = guardrails.evaluate(plan)
         plan.extras["rto_budget"] = rto.rto_budget(env).to_json()
     return plan

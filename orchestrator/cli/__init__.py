@@ -1,7 +1,7 @@
 """`infra`: the operator CLI, thin on top of the operator side: parse, call, print.
 
 One ``typer.Typer`` per command group, assembled here; each command module holds one group's
-commands (planning, deploying, operating, schema), and ``common`` what they share (exit codes,
+commands (planning, deploying, operating, schema, upgrade), and ``common`` what they share (exit codes,
 options, error output and the seams tests replace).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from orchestrator.cli import deploying, operating, planning, schema_cmds
+from orchestrator.cli import deploying, operating, planning, schema_cmds, upgrade_cmds
 from orchestrator.cli.common import (
     EXIT_FAILED,
     EXIT_FINDINGS,
@@ -54,6 +54,7 @@ for _command in (
     app.command()(_command)
 app.add_typer(deploying.ephemeral_app, name="ephemeral")
 app.add_typer(schema_cmds.db_app, name="db")
+app.add_typer(upgrade_cmds.upgrade_app, name="upgrade")
 
 
 def _guard_every_command(typer_app: typer.Typer) -> None:

@@ -29,7 +29,7 @@ from orchestrator.cli.common import (
     schema_call,
     write_document,
 )
-from orchestrator.deploy.engine import Interrupted, Orchestrator, RunReport
+from orchestrator.deploy.engine import EngineMoveRefusedError, Interrupted, Orchestrator, RunReport
 from orchestrator.deploy.runner import ProgressEvent, StackOperationError
 
 
@@ -108,7 +108,7 @@ def _run(operation: Callable[[], RunReport]) -> RunReport:
 
     try:
         return operation()
-    except LiveError as exc:  # e.g. a switchover or failover still in progress: wait for it
+    except (EngineMoveRefusedError, LiveError) as exc:  # e.g. a failover in progress: wait for it
         fail(EXIT_REFUSED, str(exc))
     except Interrupted as exc:
         fail(EXIT_INTERRUPTED, f"interrupted: {exc}")

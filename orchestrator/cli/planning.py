@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated
 
 import typer
@@ -26,6 +27,13 @@ WriterOption = Annotated[
         "The stacks, resources and inputs must be the same as the plain plan's.",
     ),
 ]
+TodayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--today",
+        help="Judge engine support on this date (YYYY-MM-DD) instead of the current UTC date.",
+    ),
+]
 
 
 def plan(
@@ -33,15 +41,23 @@ def plan(
     env_file: EnvFileOption = None,
     json_output: JsonOption = False,
     writer: WriterOption = None,
+    today: TodayOption = None,
 ) -> None:
     """Show the whole deployment offline: every stack's program under Pulumi mocks, in order,
     with outputs fed forward, plus the guardrail findings. Needs no AWS account and no Pulumi CLI.
 
-    Exits 1 when a finding is an error.
+    The engine's end of standard support is judged on the current UTC date (or --today): the
+    same files give the same plan on the same day. Exits 1 when a finding is an error.
     """
     from orchestrator.analysis.document import plan_document, render_text
     from orchestrator.analysis.plan import WriterRegionError, build_plan, writer_assumption
 
+    on = None
+    if today is not None:
+        try:
+            on = datetime.date.fromisoformat(today)
+        except ValueError:
+            fail(EXIT_USAGE, f"--today {today!r} is not a date. Fix: use YYYY-MM-DD", kind="usage")
     environment = resolve_environment(env, env_file)
     if writer is not None:
         try:
@@ -49,7 +65,7 @@ def plan(
         except WriterRegionError as exc:
             fail(EXIT_USAGE, str(exc), kind="usage")
     try:
-        result = build_plan(environment, writer_region=writer)
+        result = build_plan(environment, writer_region=writer, today=on)
     except Exception as exc:  # a stack program failed: name it, never a traceback only
         fail(EXIT_FAILED, f"the offline plan of {environment.name} failed: {type(exc).__name__}: {exc}")
     if json_output:

@@ -11,6 +11,8 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from model import aws_rules
+from model.aws_rules import RuleViolation
 from model.environment import Environment, needs_embedded_definition
 from model.topology import (
     MissingUpstreamOutput,
@@ -32,6 +34,20 @@ class LiveView(Protocol):
     """Read-only facts about the deployed environment (boto3 in real runs)."""
 
     def writer_region(self, env: Environment) -> str | None: ...
+
+    # Optional: ``engine_version(env) -> str | None``, the running engine version (None: not
+    # deployed); when a view offers it, `infra up` refuses downgrades and unallowed major upgrades.
+
+
+class EngineMoveRefusedError(Exception):
+    """The file's engine_version is a move AWS or the product refuses from the running version."""
+
+    def __init__(self, env: Environment, violation: RuleViolation) -> None:
+        self.violation = violation
+        super().__init__(
+            f"{violation.render()} Nothing was deployed; check the move with "
+            f"`infra upgrade check --env {env.name} --to {env.database.engine_version}`."
+        )
 
 
 class Interrupted(Exception):
@@ -122,6 +138,27 @@ class Orchestrator:
         if self.env.expires_at:
             tags[EXPIRES_TAG] = self.env.expires_at
         return {**self.extra_tags, **tags}
+
+    def check_engine_move(self) -> None:
+        """The provider upgrades through the global cluster and tries a major upgrade first
+        (terraform-provider-aws rds_global_cluster): the product's rules must hold before it runs."""
+        read = getattr(self.live, "engine_version", None)
+        if read is None:
+            return
+        running = read(self.env)
+        if running is None:
+            return
+        try:
+            aws_rules.check_engine_upgrade(
+                "database.engine_version",
+                running,
+                self.env.database.engine_version,
+                allow_major=self.env.database.allow_major_upgrade,
+                global_database=self.env.is_global,
+            )
+        except RuleViolation as exc:
+            raise EngineMoveRefusedError(self.env, exc) from None
+
 
     def locate_writer(self) -> str | None:
         """Where the writer is now, reported; never a reason to stop or to change anything.
@@ -235,6 +272,7 @@ class Orchestrator:
 
     def _deploy(self, operation: str, *, target_stack: str | None = None, refresh: bool = False) -> RunReport:
         writer_region = self.locate_writer()
+        self.check_engine_move()
         embed = self.embed_definition
 
         def step(spec: StackSpec, upstream: Mapping[str, Mapping[str, Any]]) -> StackResult:

@@ -175,6 +175,19 @@ class BotoLiveView:
             )
         return writer.region
 
+    def engine_version(self, env: Environment) -> str | None:
+        """The running engine version: the global cluster's (global), or the primary region's
+        cluster's (regional); None when it does not exist yet (first deploy)."""
+        if env.is_global:
+            view = read_global_cluster(self.aws, env).view
+            return view.engine_version if view is not None else None
+        identifier = naming.cluster_id(env.name, env.primary_region)
+        try:
+            cluster = describe_cluster(self.aws.client("rds", env.primary_region), identifier)
+        except (BotoCoreError, ClientError) as exc:
+            raise LiveError(f"cannot read {identifier}: {describe_error(exc)}") from exc
+        return cluster.engine_version if cluster is not None else None
+
 
 # --- per-region reads ------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ proves they trigger nothing on their own.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -1029,6 +1030,49 @@ def _no_decider(b: GraphBuilder, bad: bool) -> None:
 def _program_reads_writer(b: GraphBuilder, bad: bool) -> None:
     if bad:
         b.writer_lookups[b.primary] = ["aws:rds/getGlobalCluster:getGlobalCluster"]
+
+
+# --- engine lifecycle -------------------------------------------------------------------------------
+
+
+@case(
+    "engine-standard-support-ending",
+    "within the horizon",
+    expect=(
+        "8.0.mysql_aurora.3.10.5",
+        "ends on 2028-04-30 (in 120 days, horizon 180)",
+        "Newest supported target",
+    ),
+)
+def _support_ending(b: GraphBuilder, bad: bool) -> None:
+    b.aurora_cluster()
+    b.today = datetime.date(2028, 1, 1) if bad else datetime.date(2026, 12, 2)
+
+
+@case(
+    "engine-standard-support-ended",
+    "past the end",
+    expect=("8.0.mysql_aurora.3.10.5", "ended on 2028-04-30 (1 days ago)", "Extended Support"),
+)
+def _support_ended(b: GraphBuilder, bad: bool) -> None:
+    b.aurora_cluster()
+    b.today = datetime.date(2028, 5, 1) if bad else datetime.date(2026, 12, 2)
+
+
+@case(
+    "extended-support-on-members",
+    "member enrolled against the file",
+    env="prod",
+    expect=(
+        "engineLifecycleSupport is 'open-source-rds-extended-support'",
+        "open-source-rds-extended-support-disabled",
+    ),
+)
+def _lifecycle_on_members(b: GraphBuilder, bad: bool) -> Node:
+    b.global_cluster()
+    b.aurora_cluster()
+    overrides = {"engineLifecycleSupport": "open-source-rds-extended-support"} if bad else {}
+    return b.aurora_cluster(b.secondary, **overrides)
 
 
 # --- the tests ------------------------------------------------------------------------------------

@@ -14,13 +14,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pytest
+import yaml
 from pulumi.runtime.mocks import MockResourceArgs
 
 from components.aurora import AuroraCluster, AuroraClusterArgs, ClusterRole
 from components.credentials import Credentials, CredentialsArgs
 from components.kms import RegionalKey, RegionalKeyArgs
 from model import aws_rules, naming
-from model.environment import load_environment
+from model.environment import environment_path, load_environment, parse_environment
 from orchestrator.analysis.document import Plan, PlannedStack
 from orchestrator.analysis.mock_runtime import SECRET_MASK, PlanMocks, RecordedResource, StackRun, run_program
 from orchestrator.analysis.plan import build_plan
@@ -479,9 +480,10 @@ def test_instance_count_class_and_version_come_from_the_environment(plans, env, 
         assert instance.inputs["clusterIdentifier"] == cluster.id
         assert instance.inputs["instanceClass"] == db.instance_class
         assert instance.inputs["engine"] == "aurora-mysql"
-        assert instance.inputs["engineVersion"] == db.engine_version
+        assert "engineVersion" not in instance.inputs  # instances run their cluster's version
         assert instance.inputs["publiclyAccessible"] is False
         assert instance.inputs["dbSubnetGroupName"] == cluster.inputs["dbSubnetGroupName"]
+    assert cluster.inputs["engineVersion"] == db.engine_version
 
 
 @pytest.mark.parametrize(("env", "name"), regional_stack_params(("prod", "staging")))
@@ -802,3 +804,64 @@ def test_a_valid_regional_cluster_builds():
 def test_cluster_component_refuses_combinations_aws_would_reject(overrides, message):
     with pytest.raises(ValueError, match=message):
         build_cluster(aurora_args(**overrides))
+
+
+# --- engine upgrades ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def upgraded_prod() -> tuple[Plan, dict[str, list[str]]]:
+    """prod's plan after `database.engine_version` moves to 8.4, with every resource's ignore_changes."""
+    import components.aurora as aurora_module
+
+    data = yaml.safe_load(environment_path("prod").read_text())
+    data["database"].update(engine_version="8.4.mysql_aurora.8.4.7", allow_major_upgrade=True)
+    env = parse_environment(data, path="prod-8.4.yaml")
+    ignored: dict[str, list[str]] = {}
+    original = aurora_module.child_opts
+
+    def recording(parent: Any, provider: Any, **kwargs: Any) -> pulumi.ResourceOptions:
+        opts = original(parent, provider, **kwargs)
+        ignored.setdefault("pending", []).append(",".join(kwargs.get("ignore_changes") or []))  # type: ignore[arg-type]
+        return opts
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aurora_module, "child_opts", recording)
+        plan = build_plan(env, evaluate_rules=False)
+    return plan, ignored
+
+
+def test_an_upgrade_to_8_4_plans_parameter_groups_of_the_new_family_named_for_it_in_every_region(
+    upgraded_prod,
+):
+    plan, _ = upgraded_prod
+
+    for stack in regional(plan):
+        groups = of_type(stack, CLUSTER_PG) + of_type(stack, INSTANCE_PG)
+        assert {g.inputs["family"] for g in groups} == {"aurora-mysql8.4"}, stack.spec.name
+        assert all(g.inputs["name"].endswith("-mysql84") for g in groups)
+        cluster = one(stack, CLUSTER)
+        assert cluster.inputs["dbClusterParameterGroupName"] == one(stack, CLUSTER_PG).inputs["name"]
+        assert cluster.inputs["allowMajorVersionUpgrade"] is True
+        assert cluster.inputs["engineLifecycleSupport"] == "open-source-rds-extended-support-disabled"
+        for instance in of_type(stack, INSTANCE):
+            assert "engineVersion" not in instance.inputs
+            assert instance.inputs["dbParameterGroupName"] == one(stack, INSTANCE_PG).inputs["name"]
+    assert one(primary(plan), GLOBAL).inputs["engineVersion"] == "8.4.mysql_aurora.8.4.7"
+    assert "engineLifecycleSupport" not in one(primary(plan), GLOBAL).inputs  # PostgreSQL only
+
+
+def test_member_clusters_and_instances_ignore_the_engine_version_the_global_cluster_sets(upgraded_prod):
+    _, ignored = upgraded_prod
+
+    member_cluster = "globalClusterIdentifier,replicationSourceIdentifier,engineVersion"
+    # one AuroraCluster per region: global (primary only), 2 groups, cluster, 2 instances each
+    assert ignored["pending"].count(member_cluster) == 3
+    assert ignored["pending"].count("engineVersion") == 3 * 2
+
+
+def test_today_s_environments_name_their_8_0_groups_by_family(plans):
+    for name, plan in plans.items():
+        for stack in regional(plan):
+            assert one(stack, CLUSTER_PG).inputs["name"].endswith("-cluster-mysql80"), name
+            assert one(stack, INSTANCE_PG).inputs["name"].endswith("-instance-mysql80"), name

@@ -12,7 +12,7 @@ from model.environment import Environment, load_environment
 from model.topology import StackSpec, stacks_for
 from orchestrator.analysis.plan import build_plan
 from orchestrator.deploy import engine as engine_module
-from orchestrator.deploy.engine import Interrupted, Orchestrator
+from orchestrator.deploy.engine import EngineMoveRefusedError, Interrupted, Orchestrator
 from orchestrator.deploy.runner import InProcessRunner, StackOperationError
 
 
@@ -281,3 +281,42 @@ def test_preview_of_a_never_deployed_environment_previews_the_primary_and_explai
     assert notes["prod.us-east-1"] is None
     assert "needs output 'global_cluster_identifier' of stack prod.us-east-1" in str(notes["prod.us-west-2"])
     assert "deploy prod.us-east-1 first" in str(notes["prod.dns"])
+
+
+class RunningEngine:
+    def __init__(self, version: str | None) -> None:
+        self.version = version
+
+    def writer_region(self, env: Environment) -> str | None:
+        return env.primary_region
+
+    def engine_version(self, env: Environment) -> str | None:
+        return self.version
+
+
+def test_up_refuses_a_downgrade_from_the_running_engine_before_any_stack_runs(prod: Environment) -> None:
+    runner = runner_for(prod)
+    with pytest.raises(EngineMoveRefusedError) as caught:
+        Orchestrator(prod, runner, live=RunningEngine("8.0.mysql_aurora.3.12.0")).up()
+    message = str(caught.value)
+    assert message.startswith("database.engine_version: Aurora cannot downgrade an engine")
+    assert "infra upgrade check --env prod --to 8.0.mysql_aurora.3.10.5" in message
+    assert runner.calls == []
+
+
+def test_up_refuses_a_major_upgrade_the_file_does_not_allow(prod: Environment) -> None:
+    major = prod.model_copy(
+        update={"database": prod.database.model_copy(update={"engine_version": "8.4.mysql_aurora.8.4.7"})}
+    )
+    runner = runner_for(major)
+    with pytest.raises(EngineMoveRefusedError) as caught:
+        Orchestrator(major, runner, live=RunningEngine("8.0.mysql_aurora.3.10.5")).up()
+    assert "database.allow_major_upgrade: true" in str(caught.value)
+    assert runner.calls == []
+
+
+@pytest.mark.parametrize("running", [None, "8.0.mysql_aurora.3.10.3", "8.0.mysql_aurora.3.10.5"])
+def test_up_proceeds_on_a_first_deploy_a_minor_upgrade_or_no_change(prod: Environment, running) -> None:
+    runner = runner_for(prod)
+    report = Orchestrator(prod, runner, live=RunningEngine(running)).up()
+    assert report.ok

@@ -307,9 +307,12 @@ def test_version_without_global_database_support_is_rejected_only_for_global_env
         **catalog["versions"],
         "8.0.mysql_aurora.3.11.9": {
             "mysql": "8.0.43",
-            "released": "2026-01-01",
+            "release_date": "2026-01-01",
             "lts": False,
             "global_database": False,
+            "minor_line": "3.11",
+            "source": "test",
+            "checked": "2026-12-02",
         },
     }
     monkeypatch.setattr(aws_rules, "engine_catalog", lambda: catalog)
@@ -326,24 +329,29 @@ def test_version_without_global_database_support_is_rejected_only_for_global_env
     assert "does not support Aurora global databases" in exc.rule
 
 
-def test_engine_catalog_entries_are_dated_aurora_mysql_3_releases():
+def test_engine_catalog_entries_are_dated_aurora_mysql_3_or_8_4_releases():
     catalog = aws_rules.engine_catalog()
     datetime.date.fromisoformat(catalog["checked"])
     versions = aws_rules.known_engine_versions()
 
     assert versions
     for name, version in versions.items():
-        assert name.startswith("8.0.mysql_aurora.3."), name
-        datetime.date.fromisoformat(version.released)
-        assert aws_rules.engine_parameter_family(name) == "aurora-mysql8.0"
+        assert name.startswith(("8.0.mysql_aurora.3.", "8.4.mysql_aurora.8.4.")), name
+        datetime.date.fromisoformat(version.release_date)
+        assert aws_rules.engine_parameter_family(name) == "aurora-mysql" + name[:3]
 
 
-def test_recommended_version_is_the_newest_lts_release():
+def test_recommended_version_is_the_newest_lts_release_in_standard_support():
     versions = aws_rules.known_engine_versions()
     recommended = versions[aws_rules.recommended_engine_version()]
+    checked = datetime.date.fromisoformat(aws_rules.engine_catalog()["checked"])
 
-    assert recommended.lts
-    assert all(v.released <= recommended.released for v in versions.values() if v.lts)
+    assert recommended.lts and recommended.supported_on(checked)
+    assert all(
+        v.release_date <= recommended.release_date
+        for v in versions.values()
+        if v.lts and v.supported_on(checked)
+    )
 
 
 @pytest.mark.parametrize(

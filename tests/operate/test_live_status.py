@@ -563,3 +563,26 @@ def test_the_engine_locates_the_live_writer_without_stopping(aws: AwsFakes) -> N
     )
     engine = Orchestrator(make_env(), runner=object(), live=BotoLiveView(aws.session()))  # type: ignore[arg-type]
     assert engine.locate_writer() == WEST
+
+
+def test_engine_version_is_the_global_clusters_or_none_before_the_first_deploy(aws: AwsFakes) -> None:
+    stub = aws.stub("rds", PRIMARY)
+    answer = global_cluster()
+    answer["GlobalClusters"][0]["EngineVersion"] = "8.0.mysql_aurora.3.12.0"
+    stub.add_response("describe_global_clusters", answer, {"GlobalClusterIdentifier": GLOBAL_ID})
+    stub.add_client_error("describe_global_clusters", service_error_code="GlobalClusterNotFoundFault")
+    view = BotoLiveView(aws.session())
+
+    assert view.engine_version(make_env()) == "8.0.mysql_aurora.3.12.0"
+    assert view.engine_version(make_env()) is None
+
+
+def test_engine_version_of_a_regional_environment_is_its_clusters(aws: AwsFakes) -> None:
+    env = make_env(secondary_regions=[], network={"cidrs": {PRIMARY: "10.30.0.0/16"}})
+    aws.stub("rds", PRIMARY).add_response(
+        "describe_db_clusters",
+        db_cluster(PRIMARY, engine="8.0.mysql_aurora.3.10.4"),
+        {"DBClusterIdentifier": cluster_id(PRIMARY)},
+    )
+
+    assert BotoLiveView(aws.session()).engine_version(env) == "8.0.mysql_aurora.3.10.4"

@@ -25,6 +25,7 @@ only judges the stacks that have outputs.
 from __future__ import annotations
 
 import copy
+import datetime
 import functools
 import json
 from collections.abc import Callable, Iterable
@@ -97,6 +98,8 @@ class GraphBuilder:
         self.outputs: dict[str, dict[str, Any]] = {}
         self._providers: dict[str, Node] = {}
         self.writer_lookups: dict[str, list[str]] = {}
+        self.today: datetime.date | None = None
+        """The plan's date (None: date-dependent rules don't run, as in the policy pack)."""
         if failover_records and self.env.is_global:
             self.writer_tree()
         if self.env.failover.automated:
@@ -198,6 +201,7 @@ class GraphBuilder:
             outputs=dict(self.outputs),
             roles=dict(self.roles),
             writer_lookups=dict(self.writer_lookups),
+            today=self.today,
         )
 
     # --- realistic resources (as the components declare them) ---------------------------------
@@ -242,6 +246,8 @@ class GraphBuilder:
             "port": 3306.0,
             "backupRetentionPeriod": float(env.database.backup_retention_days),
         }
+        if env.database.engine_lifecycle_support is not None:
+            inputs["engineLifecycleSupport"] = env.database.engine_lifecycle_support
         if env.is_global:
             inputs["globalClusterIdentifier"] = f"{env.name}-aurora-global"
         elif env.backtrack_hours:

@@ -42,7 +42,10 @@ def env_data(**overrides: Any) -> dict[str, Any]:
         "deletion_policy": "protected",
         "cost_center": "db-platform",
         "network": {"cidrs": {PRIMARY: "10.30.0.0/16", WEST: "10.31.0.0/16", EU: "10.32.0.0/16"}},
-        "database": {"engine_version": ENGINE},
+        "database": {
+            "engine_version": ENGINE,
+            "engine_lifecycle_support": "open-source-rds-extended-support-disabled",
+        },
         "monitoring": {"replication_lag_threshold_ms": 10_000},
         "dns": {"zone_name": "prod.db.internal"},
     }

@@ -8,6 +8,7 @@ them; ``infra rules`` lists them.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ class Graph:
     roles: dict[str, str]  # stack -> role
     writer_lookups: dict[str, list[str]] = field(default_factory=dict)
     """stack -> invokes its program made that reveal where the writer is (must stay empty)."""
+    today: datetime.date | None = None
+    """The plan's date (date-dependent rules skip when None, e.g. in the per-stack policy pack)."""
 
     def of_type(self, *types: str) -> Iterator[Node]:
         return (n for n in self.nodes if n.type in types)
@@ -67,6 +70,7 @@ class Graph:
             writer_lookups={
                 s.spec.name: list(s.run.writer_lookups) for s in plan.stacks if s.run.writer_lookups
             },
+            today=plan.today,
         )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from model import aws_rules
 from model.aws_rules import RuleViolation
+from orchestrator.analysis import engine_support
 from orchestrator.analysis.guardrails.core import Graph, Hit, Node, rule
 from orchestrator.analysis.mock_runtime import SECRET_MASK
 
@@ -222,3 +223,51 @@ def _kms_rotation(graph: Graph) -> Iterator[Hit]:
     for node in graph.of_type("aws:kms/key:Key"):
         if not node.inputs.get("enableKeyRotation"):
             yield node, "enableKeyRotation is off"
+
+
+def _engine_support(graph: Graph) -> engine_support.EngineSupport | None:
+    if graph.today is None:
+        return None
+    return engine_support.engine_support(graph.env, graph.today)
+
+
+@rule(
+    "engine-standard-support-ending",
+    "warning",
+    "the engine version's end of standard support is within database.support_horizon_days of the plan's date",
+    "model/data/aurora_mysql_versions.yaml (Aurora MySQL release calendars)",
+    cross_stack=True,
+)
+def _support_ending(graph: Graph) -> Iterator[Hit]:
+    support = _engine_support(graph)
+    if support is not None and support.status == engine_support.Status.ENDING:
+        yield None, support.message()
+
+
+@rule(
+    "engine-standard-support-ended",
+    "error",
+    "the engine version is past its end of standard support on the plan's date (AWS upgrades it, or bills "
+    "Extended Support)",
+    "model/data/aurora_mysql_versions.yaml (Aurora MySQL release calendars); Aurora User Guide, extended-support",
+    cross_stack=True,
+)
+def _support_ended(graph: Graph) -> Iterator[Hit]:
+    support = _engine_support(graph)
+    if support is not None and support.status == engine_support.Status.ENDED:
+        yield None, support.message()
+
+
+@rule(
+    "extended-support-on-members",
+    "error",
+    "Extended Support enrolment is set on every cluster as the environment states it (the global cluster's "
+    "setting applies to Aurora PostgreSQL only)",
+    aws_rules.ENGINE_LIFECYCLE_SOURCE,
+)
+def _lifecycle_on_members(graph: Graph) -> Iterator[Hit]:
+    wanted = graph.env.database.engine_lifecycle_support
+    for node in graph.of_type(CLUSTER):
+        actual = node.inputs.get("engineLifecycleSupport")
+        if actual != wanted:
+            yield node, f"engineLifecycleSupport is {actual!r}, the environment states {wanted!r}"
