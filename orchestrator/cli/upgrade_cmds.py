@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
@@ -16,8 +14,9 @@ from orchestrator.cli.common import (
     EnvOption,
     JsonOption,
     RoleArnOption,
-    err,
+    fail,
     resolve_environment,
+    write_document,
 )
 
 upgrade_app = typer.Typer(
@@ -48,10 +47,9 @@ def check(
         aws = common.make_aws_session(environment, role_arn)
         result = preflight_upgrade(environment, to, clients=aws)
     except LiveError as exc:
-        err(f"error: {exc}")
-        raise typer.Exit(code=EXIT_FAILED) from None
+        fail(EXIT_FAILED, str(exc))
     if json_output:
-        sys.stdout.write(json.dumps(result.to_json(), indent=2, default=str) + "\n")
+        write_document(result.to_json())
     else:
         typer.echo(result.render_text())
     if not result.go:

@@ -159,7 +159,6 @@ class Orchestrator:
         except RuleViolation as exc:
             raise EngineMoveRefusedError(self.env, exc) from None
 
-
     def locate_writer(self) -> str | None:
         """Where the writer is now, reported; never a reason to stop or to change anything.
 

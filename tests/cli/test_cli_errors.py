@@ -44,6 +44,7 @@ ARGUMENTS: dict[str, tuple[list[str], bool]] = {
     "db status": (["--env", "dev"], True),
     "db migrate": (["--env", "dev"], True),
     "db promote": (["--from", "dev", "--to", "staging", "--dry-run"], True),
+    "upgrade check": (["--env", "staging", "--to", "8.0.mysql_aurora.3.10.5"], True),
 }
 COMMANDS = command_tree(cli.app)
 runner = CliRunner()

@@ -854,7 +854,7 @@ def test_an_upgrade_to_8_4_plans_parameter_groups_of_the_new_family_named_for_it
 def test_member_clusters_and_instances_ignore_the_engine_version_the_global_cluster_sets(upgraded_prod):
     _, ignored = upgraded_prod
 
-    member_cluster = "globalClusterIdentifier,replicationSourceIdentifier,engineVersion"
+    member_cluster = "globalClusterIdentifier,replicationSourceIdentifier,sourceRegion,engineVersion"
     # one AuroraCluster per region: global (primary only), 2 groups, cluster, 2 instances each
     assert ignored["pending"].count(member_cluster) == 3
     assert ignored["pending"].count("engineVersion") == 3 * 2
