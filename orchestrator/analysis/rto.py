@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lambda_src.failover import budget as failover_budget
 from model.environment import Environment
 
 # Route 53 evaluates a CLOUDWATCH_METRIC health check from the alarm's metric data; its
@@ -27,6 +28,11 @@ class RtoBudget:
     """The critical path: (term, seconds, where the figure comes from)."""
     manual_promotion: bool = False
     """Automated failover is off: an operator's `infra failover` adds to the total."""
+    paths: dict[str, Any] | None = None
+    """The outage-proof decider's worst case per outage path (full regional outage, writer-only
+    outage), from the same model the failover simulator checks; None for a regional environment."""
+    rpo_bound: dict[str, Any] | None = None
+    """What the decider guarantees about data loss when it acts."""
 
     @property
     def total_seconds(self) -> int:
@@ -43,6 +49,8 @@ class RtoBudget:
             "terms": [{"term": t, "seconds": s, "source": src} for t, s, src in self.terms],
             "manual_promotion": self.manual_promotion,
             "summary": self.summary,
+            **({"paths": self.paths} if self.paths is not None else {}),
+            **({"rpo_bound": self.rpo_bound} if self.rpo_bound is not None else {}),
         }
 
     @property
@@ -69,6 +77,9 @@ def rto_budget(env: Environment) -> RtoBudget:
     """
     if not env.is_global:
         return RtoBudget(terms=[])
+    timing = failover_timing(env)
+    paths = {path: failover_budget.rto_budget(timing, path).as_dict() for path in failover_budget.PATHS}
+    extra: dict[str, Any] = {"paths": paths, "rpo_bound": failover_budget.rpo_bound(timing)}
     m = env.monitoring
     detect = [
         (
@@ -89,7 +100,7 @@ def rto_budget(env: Environment) -> RtoBudget:
     ]
     ttl = ("DNS TTL", env.dns.ttl_seconds, "dns.ttl_seconds")
     if not env.failover.automated:
-        return RtoBudget(terms=[*route53_path, ttl], manual_promotion=True)
+        return RtoBudget(terms=[*route53_path, ttl], manual_promotion=True, **extra)
     promotion_path = [
         *detect,
         (
@@ -105,4 +116,19 @@ def rto_budget(env: Environment) -> RtoBudget:
         ),
     ]
     longest = max((route53_path, promotion_path), key=lambda path: sum(t[1] for t in path))
-    return RtoBudget(terms=[*longest, ttl])
+    return RtoBudget(terms=[*longest, ttl], **extra)
+
+
+def failover_timing(env: Environment) -> failover_budget.Timing:
+    """The environment's settings as the outage-proof decider's timing model reads them (its
+    probe and decider intervals, attempt bound and Aurora's failover budget are the model's)."""
+    f = env.failover
+    return failover_budget.Timing(
+        window_seconds=f.unhealthy_minutes * 60,
+        rpo_budget_seconds=float(f.rpo_budget_seconds),
+        cooldown_seconds=f.cooldown_minutes * 60,
+        dns_ttl_seconds=env.dns.ttl_seconds,
+        health_check_interval_seconds=env.monitoring.health_check_minutes * 60,
+        route53_evaluation_seconds=env.monitoring.alarm_period_seconds,
+        vantage_regions=len(env.secondary_regions),
+    )

@@ -1010,6 +1010,18 @@ def _records_without_fallback(b: GraphBuilder, bad: bool) -> None:
 
 
 @case(
+    "failover-timing",
+    "an RPO budget below the estimate's floor",
+    env="prod",
+    expect=("rpo_budget_seconds", "27"),
+)
+def _failover_timing(b: GraphBuilder, bad: bool) -> None:
+    failover = b.env.failover.model_copy(update={"automated": True, "rpo_budget_seconds": 5 if bad else 30})
+    b.env = b.env.model_copy(update={"failover": failover})
+    b.decider()
+
+
+@case(
     "automated-failover-deployed",
     "automated failover asked for, none deployed",
     env="prod",

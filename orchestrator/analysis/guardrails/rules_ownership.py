@@ -45,3 +45,23 @@ def _automated_failover(graph: Graph) -> Iterator[Hit]:
             "fail over with `infra failover --to REGION --unplanned --allow-data-loss` after checking the "
             "writer's region is gone (README, 'Health, DNS and failover')",
         )
+
+
+@rule(
+    "failover-timing",
+    "error",
+    "automated failover's window, intervals and RPO budget can meet the quorum, the budget's floor and the "
+    "RTO goal (600 s for a full regional outage)",
+    "issue 13 (Bad input); lambda_src/failover/budget.py, the model the failover simulator checks",
+    cross_stack=True,
+)
+def _failover_timing(graph: Graph) -> Iterator[Hit]:
+    env = graph.env
+    if not env.failover.automated or not env.is_global:
+        return
+    from lambda_src.failover import budget
+    from orchestrator.analysis.rto import failover_timing
+
+    for finding in budget.check_timing(failover_timing(env), goal_seconds=budget.GOAL_SECONDS):
+        if finding.severity == "error":
+            yield None, f"{finding.field}: {finding.message}"
