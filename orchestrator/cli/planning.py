@@ -50,7 +50,7 @@ def plan(
     same files give the same plan on the same day. Exits 1 when a finding is an error.
     """
     from orchestrator.analysis.document import plan_document, render_text
-    from orchestrator.analysis.plan import WriterRegionError, build_plan, writer_assumption
+    from orchestrator.analysis.plan import WriterRegionError, build_plan
 
     on = None
     if today is not None:
@@ -59,13 +59,10 @@ def plan(
         except ValueError:
             fail(EXIT_USAGE, f"--today {today!r} is not a date. Fix: use YYYY-MM-DD", kind="usage")
     environment = resolve_environment(env, env_file)
-    if writer is not None:
-        try:
-            writer_assumption(environment, writer)
-        except WriterRegionError as exc:
-            fail(EXIT_USAGE, str(exc), kind="usage")
     try:
         result = build_plan(environment, writer_region=writer, today=on)
+    except WriterRegionError as exc:  # checked before any stack program runs
+        fail(EXIT_USAGE, str(exc), kind="usage")
     except Exception as exc:  # a stack program failed: name it, never a traceback only
         fail(EXIT_FAILED, f"the offline plan of {environment.name} failed: {type(exc).__name__}: {exc}")
     if json_output:
