@@ -74,6 +74,27 @@ def rotation_sql_worker_arns(env: Environment) -> dict[str, str]:
     }
 
 
+FAILOVER_DECIDER = "failover"
+"""Purpose of the failover decider function every region of an automated environment runs."""
+
+FAILOVER_PROBE = "probe"
+"""Purpose of the in-VPC write probe every region of an automated environment runs."""
+
+
+def failover_table_name(env: str, region: str) -> str:
+    """The failover table of one region: probe attempts, the flight lock and the arm state
+    (lambda_src.failover.store). DynamoDB table names: 3-255 of [A-Za-z0-9_.-]."""
+    return f"{env}-aurora-{short_region(region)}-failover"
+
+
+def failover_tables(env: Environment) -> dict[str, str]:
+    """Region -> failover table name, for every region of the environment (home first).
+
+    Derived from names only: the deciders, the probes and ``infra failover`` find every
+    region's table without reading another stack (DESIGN.md 4b)."""
+    return {region: failover_table_name(env.name, region) for region in env.regions}
+
+
 def secret_name(env: str, purpose: str) -> str:
     return f"aurora/{env}/{purpose}"
 
