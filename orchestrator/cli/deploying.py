@@ -333,14 +333,25 @@ def rehome(
         f"  pulumi state move --source {plan.source.name} --dest {plan.dest.name}:",
         *(f"    {urn}" for urn in plan.urns),
         f"  then {path}: {'; '.join(plan.edit)}",
+        *(f"  would not be kept as it is: {problem}" for problem in plan.problems),
     ]
+    refusal = (
+        f"--to {to}: the stack programs would not keep {len(plan.problems)} of the moved resources as "
+        f"they are (first: {plan.problems[0]}); nothing was changed"
+        if plan.problems
+        else None
+    )
     if dry_run:
         if json_output:
             write_document(doc)
         else:
             typer.echo("\n".join(lines))
+        if refusal:
+            fail(EXIT_REFUSED, refusal, kind="refused")
         return
     err("\n".join(lines))
+    if refusal:
+        fail(EXIT_REFUSED, refusal, kind="refused")
     if not yes:
         if not sys.stdin.isatty():
             fail(

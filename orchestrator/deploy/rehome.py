@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from model import naming
-from model.environment import APP_USERS, PROJECT_NAME, Environment
+from model.environment import APP_USERS, PROJECT_NAME, Environment, load_environment_file
 from model.topology import Role, StackSpec, regional_stack_name, stacks_for
 
 
@@ -44,6 +45,9 @@ class RehomePlan:
     new_text: str = field(repr=False)
     edit: tuple[str, ...]
     """The environment file's lines as they will read (primary_region, secondary_regions)."""
+    problems: tuple[str, ...] = ()
+    """Why the programs, given the rewritten file, would not keep the moved resources as they are
+    (deleted, replaced or re-created): rehome refuses to move while there is any."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +59,7 @@ class RehomePlan:
             "urns": list(self.urns),
             "env_file": str(self.env_file),
             "env_file_edit": list(self.edit),
+            "problems": list(self.problems),
         }
 
 
@@ -136,6 +141,10 @@ def plan_rehome(env: Environment, to: str, writer: str | None, env_file: Path) -
         )
     specs = {s.region: s for s in stacks_for(env) if s.role is not Role.DNS}
     new_text, edit = rewrite_home(env_file.read_text(), env_file, env.primary_region, to)
+    with tempfile.TemporaryDirectory() as scratch:
+        rewritten = Path(scratch) / env_file.name
+        rewritten.write_text(new_text)
+        new_env = load_environment_file(rewritten, check_organisation=False)
     return RehomePlan(
         env=env.name,
         source=specs[env.primary_region],
@@ -144,11 +153,74 @@ def plan_rehome(env: Environment, to: str, writer: str | None, env_file: Path) -
         env_file=env_file,
         new_text=new_text,
         edit=edit,
+        problems=tuple(program_problems(env, new_env)),
     )
+
+
+def _chain_tail(urn: str) -> str:
+    return urn.rpartition("::")[0].rpartition("::")[2].rpartition("$")[2]
+
+
+def _members(resources: Sequence[Any], owned: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """The custom resources of the owned components (by their own or their parent's type and name)."""
+    found = {}
+    for r in resources:
+        parent = (_chain_tail(r.parent), r.parent.rpartition("::")[2]) if r.parent else None
+        if r.custom and ((_chain_tail(r.urn), r.name) in owned or parent in owned):
+            found[(r.type, r.name)] = r
+    return found
+
+
+def _where(r: Any) -> str:
+    provider = (r.provider or "").split("::")
+    return f"{provider[3] if len(provider) > 3 else 'default'}{f' region {r.region}' if r.region else ''}"
+
+
+def program_problems(env: Environment, new_env: Environment) -> list[str]:
+    """Plan both files under mocks: every moved resource must be declared by the new home's program
+    with the same type, name and provider (region) as before, and no longer by the old home's."""
+    from orchestrator.analysis.plan import build_plan
+
+    old_home, new_home = env.primary_region, new_env.primary_region
+    owned = {(_chain_tail(u), u.rpartition("::")[2]) for u in owned_urns(env, old_home)}
+    before_plan = {
+        p.spec.region: p.run.resources
+        for p in build_plan(env, evaluate_rules=False).stacks
+        if p.spec.role is not Role.DNS
+    }
+    after_plan = {
+        p.spec.region: p.run.resources
+        for p in build_plan(new_env, evaluate_rules=False).stacks
+        if p.spec.role is not Role.DNS
+    }
+    before = _members(before_plan[old_home], owned)
+    after = _members(after_plan[new_home], owned)
+    stays = _members(after_plan[old_home], owned)
+    problems = []
+    for key, r in before.items():
+        now = after.get(key)
+        if now is None:
+            problems.append(
+                f"{r.type} {r.name} is not declared by the {new_home} program (it would be deleted)"
+            )
+        elif _where(now) != _where(r):
+            problems.append(
+                f"{r.type} {r.name} moves from {_where(r)} to {_where(now)} (it would be replaced)"
+            )
+    for key in stays:
+        problems.append(
+            f"{key[0]} {key[1]} is still declared by the {old_home} program (it would be re-created)"
+        )
+    return problems
 
 
 def apply_rehome(plan: RehomePlan, runner: Any) -> None:
     """One state move (all owned URNs), then the environment file, written atomically."""
+    if plan.problems:
+        raise RehomeRefusedError(
+            f"the programs would not keep what moves ({len(plan.problems)} problems, first: "
+            f"{plan.problems[0]})"
+        )
     if not os.access(plan.env_file, os.W_OK):
         raise RehomeRefusedError(f"{plan.env_file} is not writable: nothing was changed")
     runner.move_resources(plan.source, plan.dest, list(plan.urns))
