@@ -233,3 +233,20 @@ def test_today_the_programs_would_replace_what_moves_so_rehome_refuses_and_names
     assert applied.exit_code == 5 and "nothing was changed" in applied.stderr
     assert world["runner"].moves == [] and world["made"] == 0
     assert world["file"].read_text() == before
+
+
+def test_the_file_rewrite_refuses_a_layout_it_cannot_rewrite_line_for_line(tmp_path: Path) -> None:
+    path = tmp_path / "prod.yaml"
+    block = "primary_region: us-east-1\nsecondary_regions:\n  - eu-west-1\n"
+    with pytest.raises(rehome_module.RehomeUsageError, match="one-line forms"):
+        rehome_module.rewrite_home(block, path, "us-east-1", "eu-west-1")
+    text = "# home\nprimary_region: us-east-1  # initial writer\nsecondary_regions: [us-west-2, eu-west-1]\n"
+    new, edit = rehome_module.rewrite_home(text, path, "us-east-1", "eu-west-1")
+    assert (
+        new
+        == "# home\nprimary_region: eu-west-1  # initial writer\nsecondary_regions: [us-west-2, us-east-1]\n"
+    )
+    assert edit == (
+        "primary_region: eu-west-1  # initial writer",
+        "secondary_regions: [us-west-2, us-east-1]",
+    )
