@@ -50,6 +50,7 @@ for _command in (
     deploying.destroy,
     operating.status,
     operating.failover,
+    deploying.rehome,
 ):
     app.command()(_command)
 app.add_typer(deploying.ephemeral_app, name="ephemeral")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -292,3 +293,85 @@ def ephemeral_reap(
             typer.echo(f"{o.env}: {status}")
     if any(o.error for o in outcomes):
         raise typer.Exit(code=EXIT_FAILED)
+
+
+def rehome(
+    env: EnvOption = None,
+    env_file: EnvFileOption = None,
+    to: Annotated[str, typer.Option("--to", help="The new home region: must hold the writer now.")] = "",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show exactly what would move; change nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Move the home region (owner of the global cluster, master secret, secrets key and generated
+    passwords) to the region that holds the writer: one `pulumi state move`, no AWS change, then
+    primary_region/secondary_regions rewritten in the environment file. See README "Moving the home
+    region" for what it does not do."""
+    from model.environment import environment_path
+    from orchestrator.deploy.rehome import RehomeRefusedError, RehomeUsageError, apply_rehome, plan_rehome
+
+    if not to:
+        fail(EXIT_USAGE, "--to: give the new home region (e.g. --to eu-west-1)", kind="usage")
+    environment = resolve_environment(env, env_file)
+    path = env_file if env_file is not None else environment_path(environment.name)
+    try:
+        writer = None
+        if environment.is_global and to != environment.primary_region and to in environment.secondary_regions:
+            live = common.make_live(environment)
+            writer = live.writer_region(environment) if live is not None else None
+        plan = plan_rehome(environment, to, writer, path)
+    except RehomeUsageError as exc:
+        fail(EXIT_USAGE, f"{exc}; nothing was changed", kind="usage")
+    except RehomeRefusedError as exc:
+        fail(EXIT_REFUSED, f"{exc}; nothing was changed", kind="refused")
+    doc = {**plan.to_json(), "dry_run": dry_run, "moved": False}
+    lines = [
+        f"rehome {environment.name}: {plan.source.region} -> {plan.dest.region}"
+        f"{' (dry run: nothing moves)' if dry_run else ''}",
+        f"  pulumi state move --source {plan.source.name} --dest {plan.dest.name}:",
+        *(f"    {urn}" for urn in plan.urns),
+        f"  then {path}: {'; '.join(plan.edit)}",
+        *(f"  would not be kept as it is: {problem}" for problem in plan.problems),
+    ]
+    refusal = (
+        f"--to {to}: the stack programs would not keep {len(plan.problems)} of the moved resources as "
+        f"they are (first: {plan.problems[0]}); nothing was changed"
+        if plan.problems
+        else None
+    )
+    if dry_run:
+        if json_output:
+            write_document(doc)
+        else:
+            typer.echo("\n".join(lines))
+        if refusal:
+            fail(EXIT_REFUSED, refusal, kind="refused")
+        return
+    err("\n".join(lines))
+    if refusal:
+        fail(EXIT_REFUSED, refusal, kind="refused")
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(
+                EXIT_REFUSED,
+                "rehome needs --yes when not run interactively; nothing was changed",
+                kind="refused",
+            )
+        if not typer.confirm(f"Move the home of {environment.name} to {to}?", default=False):
+            fail(EXIT_REFUSED, "aborted: nothing was changed.")
+    try:
+        apply_rehome(plan, common.make_runner(environment))
+    except RehomeRefusedError as exc:
+        fail(EXIT_FAILED, str(exc), kind="failed")
+    except StackOperationError as exc:
+        fail(EXIT_FAILED, f"{exc} (the state move is one call: nothing moved, file unchanged)", kind="failed")
+    doc["moved"] = True
+    if json_output:
+        write_document(doc)
+    else:
+        typer.echo(
+            f"rehome of {environment.name}: moved {len(plan.urns)} resources to {plan.dest.name}, "
+            f"{path} updated; commit it, then `infra preview --env {environment.name}`"
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -110,6 +110,11 @@ FaultHook = Callable[[str, StackSpec], None]
 """Called with (operation, stack) before each stack operation; raise to inject a failure."""
 
 
+def _chain(urn: str) -> str:
+    """The type chain of a URN (parent types, `$`-joined, then its own)."""
+    return urn.rpartition("::")[0].rpartition("::")[2]
+
+
 class InProcessRunner:
     """Runs the real stack programs under mocks and keeps each stack's state in memory.
 
@@ -138,6 +143,7 @@ class InProcessRunner:
         self.calls: list[tuple[str, str]] = []  # (operation, stack) in call order
         self._lock = threading.Lock()
         self.cancelled: set[str] = set()
+        self.moves: list[tuple[str, str, list[str], bool]] = []  # (source, dest, urns, include_parents)
 
     def _duration(self, spec: StackSpec) -> float:
         return self.durations.get(spec.name, self.durations.get(spec.role.value, 0.0))
@@ -238,6 +244,46 @@ class InProcessRunner:
 
     def cancel(self, spec: StackSpec) -> None:
         self.cancelled.add(spec.name)
+
+    def move_resources(
+        self, source: StackSpec, dest: StackSpec, urns: Sequence[str], *, include_parents: bool = False
+    ) -> None:
+        """`pulumi state move` in memory: each URN and its children (URNs whose type chain and name
+        extend it) leave ``source``'s state for ``dest``'s, with the stack part rewritten; a
+        moved child whose parent stays is re-parented to the root (its parent's type leaves its
+        type chain). All or nothing, like one CLI call. Recorded in ``moves``."""
+        self._record("move", source)
+        with self._lock:
+            self.moves.append((source.name, dest.name, list(urns), include_parents))
+            src, dst = self.states.get(source.name), self.states.get(dest.name)
+            if src is None or dst is None:
+                raise StackOperationError(
+                    source.name, f"no stack {dest.name if src else source.name}", kind="failed"
+                )
+
+            def family(urn: str) -> list[str]:
+                # The mock runtime names a top-level component `pulumi:pulumi:Stack$<type>` and a
+                # child by its immediate parent's type only: match children on that and the name.
+                head, _, name = urn.rpartition("::")
+                own = head.rpartition("::")[2].rpartition("$")[2]
+                top = urn.replace(f"::{own}::", f"::pulumi:pulumi:Stack${own}::", 1)
+                children = [u for u in src.resources if u not in (urn, top)
+                            and _chain(u).rpartition("$")[0].endswith(own)
+                            and u.rpartition("::")[2].startswith(f"{name}-")]  # fmt: skip
+                return [u for u in dict.fromkeys((urn, top)) if u in src.resources] + children
+
+            missing = [u for u in urns if not family(u)]
+            if missing:
+                raise StackOperationError(
+                    source.name, f"no resources found to move: {', '.join(missing)}", kind="failed"
+                )
+            for urn in urns:
+                parent_types = _chain(urn).rpartition("$")[0]
+                for child in family(urn):
+                    moved = child.replace(f"urn:pulumi:{source.name}::", f"urn:pulumi:{dest.name}::", 1)
+                    if parent_types and not include_parents:
+                        moved = moved.replace(f"::{parent_types}$", "::", 1)
+                    dst.resources[moved] = src.resources.pop(child)
 
     def list_stacks(self) -> list[StackInfo]:
         return [

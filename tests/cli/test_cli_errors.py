@@ -38,6 +38,7 @@ ARGUMENTS: dict[str, tuple[list[str], bool]] = {
     "destroy": (["--env", "dev", "--yes"], True),
     "status": (["--env", "dev"], True),
     "failover": (["--env", "staging", "--to", "us-west-2", "--dry-run"], True),
+    "rehome": (["--env", "staging", "--to", "us-west-2", "--dry-run"], True),
     "ephemeral up": (["--from", "test", "--ttl", "1h", "--name", "test-zz99"], True),
     "ephemeral list": ([], True),
     "ephemeral reap": ([], True),
