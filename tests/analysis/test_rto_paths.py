@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from lambda_src.failover import budget
-from orchestrator.analysis.document import plan_document
 from model.environment import load_environment
+from orchestrator.analysis.document import plan_document
 from orchestrator.analysis.rto import failover_timing
 from tests.support.graphs import planned
 
