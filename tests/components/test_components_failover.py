@@ -256,3 +256,40 @@ def test_outputs_name_both_functions(run):
     assert run.outputs["decider_function_name"] == naming.function_name(
         "prod", REGION, naming.FAILOVER_DECIDER
     )
+
+
+SECRET = "aws:secretsmanager/secret:Secret"
+ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+INVOCATION = "aws:lambda/invocation:Invocation"
+
+
+@pytest.fixture(scope="module")
+def automated_home():
+    from orchestrator.analysis.plan import build_plan
+
+    plan = build_plan(env_for(), evaluate_rules=False)
+    return next(s for s in plan.stacks if s.spec.name == "prod.us-east-1")
+
+
+def test_the_home_stack_creates_the_probe_secret_replicated_to_every_region_and_rotated(automated_home):
+    run = automated_home.run
+    [secret] = [
+        r for r in run.resources if r.type == SECRET and r.inputs["name"] == "aurora/prod/users/probe"
+    ]
+    assert sorted(rep["region"] for rep in secret.inputs["replicas"]) == ["eu-west-1", "us-west-2"]
+    assert any(r.type == ROTATION and r.name.endswith("-rotation-probe-schedule") for r in run.resources)
+    [bootstrap] = [r for r in run.resources if r.type == INVOCATION]
+    event = json.loads(bootstrap.inputs["input"])
+    assert event["probe_user"] == run.raw_outputs["probe_secret_arn"]
+    assert set(run.raw_outputs["probe_secret_replica_arns"]) == {"us-west-2", "eu-west-1"}
+
+
+def test_no_probe_secret_without_automated_failover():
+    from orchestrator.analysis.plan import build_plan
+
+    plan = build_plan(load_environment("prod"), evaluate_rules=False)
+    home = next(s for s in plan.stacks if s.spec.name == "prod.us-east-1")
+    assert not [r for r in home.run.resources if r.type == SECRET and r.inputs["name"].endswith("/probe")]
+    assert "probe_secret_arn" not in home.run.raw_outputs
+    [bootstrap] = [r for r in home.run.resources if r.type == INVOCATION]
+    assert "probe_user" not in json.loads(bootstrap.inputs["input"])
