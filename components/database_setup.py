@@ -25,7 +25,7 @@ from components.providers import child_opts
 from components.tags import resource_tags
 from model import naming
 from model.environment import APP_USERS as _APP_USERS
-from model.environment import Environment
+from model.environment import PROBE_USER, Environment
 from model.naming import migrations_bucket_name, migrations_prefix, version_parameter_name
 
 # Roles of the application users -> their MySQL user names (the validator refuses them as master).
@@ -36,6 +36,8 @@ class DatabaseSetup(pulumi.ComponentResource):
     migrator_function_name: pulumi.Output[str]
     migrations_bucket: pulumi.Output[str]
     user_secret_arns: dict[str, pulumi.Output[str]]
+    probe_secret_arn: pulumi.Output[str] | None
+    """The failover probe user's secret (replicated to every region); None unless failover.automated."""
     bootstrap_run: aws.lambda_.Invocation
     """The bootstrap invocation: rotation schedules depend on it (components.lambdas)."""
 
@@ -91,6 +93,30 @@ class DatabaseSetup(pulumi.ComponentResource):
             self.users[role] = creds
         self.user_secret_arns = {role: c.secret_arn for role, c in self.users.items()}
         self.user_secret_versions = versions
+        # The automated failover's write probe logs in as its own user (heartbeat table only):
+        # a secret like the users', replicated so every region's probe reads its own copy.
+        self.probe: Credentials | None = None
+        self.probe_secret_arn = None
+        if env.failover.automated:
+            self.probe = Credentials(
+                f"{name}-probe",
+                CredentialsArgs(
+                    secret_name=naming.secret_name(env.name, "users/probe"),
+                    username=PROBE_USER,
+                    kms_key_arn=secrets_key_arn,
+                    replica_kms_key_arns=secrets_replica_key_arns,
+                    recovery_window_days=7 if env.protected else 0,
+                ),
+                provider,
+                pulumi.ResourceOptions(parent=self),
+            )
+            versions.append(
+                self.probe.store_user(host=secret_host, port=port, dbname=env.database.database_name)
+            )
+            self.probe_secret_arn = self.probe.secret_arn
+        bootstrap_secrets = [*self.user_secret_arns.values()]
+        if self.probe_secret_arn is not None:
+            bootstrap_secrets.append(self.probe_secret_arn)
 
         bootstrap_name = naming.function_name(env.name, region, "bootstrap")
         bootstrap = LambdaFunction(
@@ -101,9 +127,7 @@ class DatabaseSetup(pulumi.ComponentResource):
                 handler="lambda_src.bootstrap.handler.handler",
                 description=f"Creates {env.database.database_name}, its users and the migration bookkeeping",
                 statements=[
-                    *secret_read_statements(
-                        [master_secret_arn, *self.user_secret_arns.values()], secrets_key_arn, region
-                    ),
+                    *secret_read_statements([master_secret_arn, *bootstrap_secrets], secrets_key_arn, region),
                 ],
                 environment={
                     "MASTER_SECRET_ARN": master_secret_arn,
@@ -125,6 +149,7 @@ class DatabaseSetup(pulumi.ComponentResource):
                 {
                     "database": env.database.database_name,
                     "users": self.user_secret_arns,
+                    **({"probe_user": self.probe_secret_arn} if self.probe_secret_arn is not None else {}),
                     "version": function_archive("bootstrap").sha256_base64,
                 }
             ),

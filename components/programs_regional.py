@@ -213,6 +213,13 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
                 secrets_key.key_arn,
                 [*setup.user_secret_versions, *cluster.instances, setup.bootstrap_run],
             )
+        if setup.probe_secret_arn is not None:
+            lambdas.rotate(
+                "probe",
+                setup.probe_secret_arn,
+                secrets_key.key_arn,
+                [*setup.user_secret_versions, *cluster.instances, setup.bootstrap_run],
+            )
 
     outputs: dict[str, Any] = {
         "region": region,
@@ -245,6 +252,11 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         outputs["secrets_kms_replica_arns"] = secrets_key.replica_arns
     if setup is not None:
         outputs["user_secret_arns"] = setup.user_secret_arns
+        if setup.probe_secret_arn is not None:
+            outputs["probe_secret_arn"] = setup.probe_secret_arn
+            outputs["probe_secret_replica_arns"] = setup.probe_secret_arn.apply(
+                lambda arn: {r: replica_secret_arn(arn, r) for r in env.secondary_regions}
+            )
         outputs["migrator_function_name"] = setup.migrator_function_name
         outputs["migrations_bucket"] = setup.migrations_bucket
         outputs["schema_version_parameter"] = version_parameter_name(env)

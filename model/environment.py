@@ -39,6 +39,8 @@ EPHEMERAL_DIR = PROJECT_ROOT / ".ephemeral"
 """Definitions written by `infra ephemeral up` (not checked in), so the same machine can name
 them in `status`/`destroy`; the definition also travels in the stacks' config."""
 APP_USERS: dict[str, str] = {"app": "app_rw", "readonly": "app_ro", "migrator": "app_migrator"}
+PROBE_USER = "aurora_probe"
+"""MySQL user of the automated failover's write probe (heartbeat table only; lambda_src.bootstrap.probe_user)."""
 """Roles of the application users bootstrap creates -> their MySQL user names (components.database_setup)."""
 DEFAULT_ENVIRONMENT = "dev"  # never prod (FC-004-9)
 PROJECT_NAME = "aurora-global"
@@ -169,7 +171,7 @@ class DatabaseSettings(_Model):
     @classmethod
     def _master_username(cls, value: str) -> str:
         return aws_rules.check_master_username(
-            "database.master_username", value, application_users=APP_USERS.values()
+            "database.master_username", value, application_users=[*APP_USERS.values(), PROBE_USER]
         )
 
     @field_validator("log_exports")

@@ -10,6 +10,7 @@ from typing import Any
 
 from lambda_src.failover import budget as failover_budget
 from model.environment import Environment
+from model.failover_timing import failover_timing as shared_timing
 
 # Route 53 evaluates a CLOUDWATCH_METRIC health check from the alarm's metric data; its
 # status follows the alarm's evaluation within about a minute (Route 53 Developer Guide,
@@ -120,15 +121,7 @@ def rto_budget(env: Environment) -> RtoBudget:
 
 
 def failover_timing(env: Environment) -> failover_budget.Timing:
-    """The environment's settings as the outage-proof decider's timing model reads them (its
-    probe and decider intervals, attempt bound and Aurora's failover budget are the model's)."""
-    f = env.failover
-    return failover_budget.Timing(
-        window_seconds=f.unhealthy_minutes * 60,
-        rpo_budget_seconds=float(f.rpo_budget_seconds),
-        cooldown_seconds=f.cooldown_minutes * 60,
-        dns_ttl_seconds=env.dns.ttl_seconds,
-        health_check_interval_seconds=env.monitoring.health_check_minutes * 60,
-        route53_evaluation_seconds=env.monitoring.alarm_period_seconds,
-        vantage_regions=len(env.secondary_regions),
-    )
+    """The environment's settings as the outage-proof decider's timing model reads them: the
+    same figures the stack programs deploy as the probe's and decider's settings
+    (model.failover_timing)."""
+    return failover_budget.Timing(**shared_timing(env).as_kwargs())

@@ -1033,6 +1033,90 @@ def _no_decider(b: GraphBuilder, bad: bool) -> None:
         b.decider()
 
 
+def _automated(b: GraphBuilder) -> None:
+    b.env = b.env.model_copy(update={"failover": b.env.failover.model_copy(update={"automated": True})})
+
+
+@case(
+    "failover-functions-placed",
+    "a probe outside the VPC",
+    env="prod",
+    expect=("the write probe prod-aurora-euw1-probe must run in the region's private subnets",),
+)
+def _probe_outside_vpc(b: GraphBuilder, bad: bool) -> Node:
+    _automated(b)
+    b.decider()
+    [probe] = [n for n in b.nodes if n.inputs.get("name") == "prod-aurora-euw1-probe"]
+    if bad:
+        probe.inputs["vpcConfig"] = None
+    return probe
+
+
+@case(
+    "failover-functions-placed",
+    "a decider without its schedule",
+    env="prod",
+    expect=("the decider prod-aurora-use1-failover has no 'rate(1 minute)' schedule",),
+)
+def _decider_unscheduled(b: GraphBuilder, bad: bool) -> Node:
+    _automated(b)
+    decider = b.decider(b.primary)
+    if bad:
+        [rule] = [n for n in b.nodes if n.inputs.get("name") == "prod-aurora-use1-failover-schedule"]
+        rule.inputs["scheduleExpression"] = "rate(5 minutes)"
+    return decider
+
+
+@case(
+    "failover-decider-scope",
+    "a decider that may fail over another environment's global cluster",
+    env="prod",
+    expect=(
+        "allows rds:FailoverGlobalCluster on arn:aws:rds::333333333333:global-cluster:staging-aurora-global",
+    ),
+)
+def _decider_scope(b: GraphBuilder, bad: bool) -> Node:
+    account = b.env.account_id
+    own = f"arn:aws:rds::{account}:global-cluster:prod-aurora-global"
+    other = f"arn:aws:rds::{account}:global-cluster:staging-aurora-global"
+    cluster = f"arn:aws:rds:us-west-2:{account}:cluster:prod-aurora-usw2"
+    statement = {
+        "Sid": "PromoteOwnCluster",
+        "Effect": "Allow",
+        "Action": ["rds:FailoverGlobalCluster"],
+        "Resource": [other if bad else own, cluster],
+    }
+    return b.add(
+        "aws:iam/rolePolicy:RolePolicy",
+        "prod-usw2-failover-decider-policy",
+        {"role": "decider-role", "policy": iam_policy(statement)},
+        stack=b.secondary,
+    )
+
+
+@case(
+    "failover-tables-scoped",
+    "a role reaching another environment's failover table",
+    env="prod",
+    expect=("reaches failover tables outside prod's own", "table/staging-aurora-usw2-failover"),
+)
+def _tables_scoped(b: GraphBuilder, bad: bool) -> Node:
+    account = b.env.account_id
+    table = "staging-aurora-usw2-failover" if bad else "prod-aurora-usw2-failover"
+    statement = {
+        "Sid": "FailoverTables",
+        "Effect": "Allow",
+        "Action": ["dynamodb:GetItem", "dynamodb:Query"],
+        "Resource": [f"arn:aws:dynamodb:us-west-2:{account}:table/{table}"],
+    }
+    return b.add(
+        "aws:iam/rolePolicy:RolePolicy",
+        "prod-usw2-failover-decider-policy",
+        {"role": "decider-role", "policy": iam_policy(statement)},
+        stack=b.secondary,
+    )
+
+
 @case(
     "programs-writer-agnostic",
     "a program looks the writer up",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lambda_src.failover import budget
+from model.environment import load_environment
 from orchestrator.analysis.document import plan_document
 from orchestrator.analysis.rto import failover_timing
 from tests.support.graphs import planned
@@ -32,3 +33,19 @@ def test_the_plan_reads_the_timing_from_the_environment_file() -> None:
 
 def test_a_regional_environment_has_no_paths() -> None:
     assert "paths" not in plan_document(planned("dev"))["rto_budget"]
+
+
+def test_the_shared_timing_sets_every_field_of_the_decider_model_and_prod_is_its_profile():
+    import dataclasses
+
+    from lambda_src.failover import budget
+    from model.failover_timing import FailoverTiming
+    from model.failover_timing import failover_timing as shared
+
+    assert {f.name for f in dataclasses.fields(FailoverTiming)} == {
+        f.name for f in dataclasses.fields(budget.Timing)
+    }
+    assert failover_timing(load_environment("prod")) == budget.Timing(
+        **shared(load_environment("prod")).as_kwargs()
+    )
+    assert failover_timing(load_environment("prod")) == budget.PROD

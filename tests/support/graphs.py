@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from model import naming
 from model.environment import Environment, load_environment
 from orchestrator.analysis import guardrails
 from orchestrator.analysis.document import Plan
@@ -327,11 +328,50 @@ class GraphBuilder:
         return self.add(FUNCTION, f"{name}-function", apply_overrides(inputs, overrides), stack=stack)
 
     def decider(self, stack: str | None = None) -> Node:
-        """The automated failover's decider, outside any VPC (``automated-failover-deployed`` warns
-        on an environment that asks for automated failover without one)."""
-        node = self.lambda_function("failover", stack or self.secondary, vpcConfig=None)
-        node.inputs["environment"] = {"variables": {"ENVIRONMENT": self.env.name}}
-        return node
+        """The automated failover as components.failover declares it, in every region: the write
+        probe in the VPC, the decider outside any VPC, each with its one-minute schedule.
+        Returns the decider of ``stack`` (default: the first secondary's)."""
+        wanted = stack or self.secondary
+        found: Node | None = None
+        for region in self.env.regions:
+            region_stack = f"{self.env.name}.{region}"
+            if not any(n.type == VPC_ENDPOINT and n.stack == region_stack for n in self.nodes):
+                self.vpc_endpoints(region_stack)  # the network's defaults: the probe's APIs are reachable
+            for purpose, subpackage in (
+                (naming.FAILOVER_PROBE, "probe"),
+                (naming.FAILOVER_DECIDER, "failover"),
+            ):
+                name = naming.function_name(self.env.name, region, purpose)
+                overrides: dict[str, Any] = {"name": name}
+                if purpose == naming.FAILOVER_DECIDER:
+                    overrides["vpcConfig"] = None
+                node = self.lambda_function(subpackage, region_stack, **overrides)
+                node.inputs["environment"] = {"variables": {"ENVIRONMENT": self.env.name}}
+                self.schedule(name, region_stack)
+                if purpose == naming.FAILOVER_DECIDER and region_stack == wanted:
+                    found = node
+        assert found is not None, f"{wanted} is not a regional stack of {self.env.name}"
+        return found
+
+    def schedule(self, function_name: str, stack: str, expression: str = "rate(1 minute)") -> Node:
+        """An EventBridge schedule and its target for a function (components.lambda_function)."""
+        region = self.region_of(stack)
+        rule = self.add(
+            "aws:cloudwatch/eventRule:EventRule",
+            f"{function_name}-schedule",
+            {"name": f"{function_name}-schedule"[:64], "scheduleExpression": expression},
+            stack=stack,
+        )
+        self.add(
+            "aws:cloudwatch/eventTarget:EventTarget",
+            f"{function_name}-schedule-target",
+            {
+                "rule": f"{function_name}-schedule"[:64],
+                "arn": f"arn:aws:lambda:{region}:{self.env.account_id}:function:{function_name}",
+            },
+            stack=stack,
+        )
+        return rule
 
     def secret(self, name: str, stack: str | None = None, *, rotate: bool = True, **overrides: Any) -> Node:
         """A secret (customer-managed key, replicated for ``*/master``) with its rotation schedule."""

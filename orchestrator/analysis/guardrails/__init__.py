@@ -17,6 +17,7 @@ from orchestrator.analysis.guardrails import (  # noqa: F401
     rules_dns,
     rules_schema,
     rules_ownership,
+    rules_failover,
 )
 
 # isort: on

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from model import naming
 from orchestrator.analysis.guardrails.core import Graph, Hit, rule
 
 
@@ -25,25 +26,29 @@ def _writer_agnostic(graph: Graph) -> Iterator[Hit]:
 @rule(
     "automated-failover-deployed",
     "warning",
-    "an environment that asks for automated failover gets it deployed; this version deploys none yet (the "
-    "decision code and its simulator are built, the probes, peering and per-region deciders are not)",
+    "an environment that asks for automated failover gets it deployed: a decider in every region "
+    "(the failover stack, components/failover.py)",
     "FC-P-2, FC-P-3; DESIGN.md section 4 (Automated failover)",
     cross_stack=True,
 )
 def _automated_failover(graph: Graph) -> Iterator[Hit]:
-    if not graph.env.failover.automated:
+    env = graph.env
+    if not env.failover.automated:
         return
-    deciders = [
-        n
+    deployed = {
+        str(n.inputs.get("name", ""))
         for n in graph.of_type("aws:lambda/function:Function")
         if str(n.inputs.get("handler", "")).startswith("lambda_src.failover.")
+    }
+    missing = [
+        r for r in env.regions if naming.function_name(env.name, r, naming.FAILOVER_DECIDER) not in deployed
     ]
-    if not deciders:
+    if missing:
         yield (
             None,
-            f"failover.automated is true for {graph.env.name}, but no automated failover is deployed: "
-            "fail over with `infra failover --to REGION --unplanned --allow-data-loss` after checking the "
-            "writer's region is gone (README, 'Health, DNS and failover')",
+            f"failover.automated is true for {env.name}, but no automated failover is deployed in "
+            f"{', '.join(missing)}: fail over with `infra failover --to REGION --unplanned --allow-data-loss` "
+            "after checking the writer's region is gone (README, 'Health, DNS and failover')",
         )
 
 

@@ -1,0 +1,148 @@
+"""Guardrail rules: the automated failover's probes and deciders (issue 13).
+
+In an automated environment every region runs a write probe in its VPC (it reaches the
+writers over peering) and a decider outside any VPC (it calls the RDS, DynamoDB, CloudWatch
+and SNS APIs of several regions), each started by its own region's one-minute schedule. The
+decider may promote only the environment's own global cluster, and no role reaches failover
+tables other than the environment's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from model import naming
+from orchestrator.analysis.guardrails.core import UNKNOWN, Graph, Hit, Node, rule
+from orchestrator.analysis.guardrails.rules_lambdas import _as_list, _statements
+
+FUNCTION = "aws:lambda/function:Function"
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+POLICIES = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy")
+SCHEDULE = "rate(1 minute)"
+
+
+def _functions_by_name(graph: Graph) -> dict[str, Node]:
+    return {str(n.inputs.get("name", "")): n for n in graph.of_type(FUNCTION)}
+
+
+def _in_vpc(node: Node) -> bool:
+    config = node.inputs.get("vpcConfig")
+    return isinstance(config, dict) and bool(config.get("subnetIds"))
+
+
+def _scheduled(graph: Graph, function_name: str) -> bool:
+    rules = [
+        n
+        for n in graph.of_type(EVENT_RULE)
+        if n.inputs.get("name") == f"{function_name}-schedule"[:64]
+        and n.inputs.get("scheduleExpression") == SCHEDULE
+    ]
+    return bool(rules) and any(
+        n.inputs.get("rule") in {r.inputs.get("name") for r in rules} for n in graph.of_type(EVENT_TARGET)
+    )
+
+
+@rule(
+    "failover-functions-placed",
+    "error",
+    "an automated environment runs, in every region, a write probe in the VPC and a decider outside any VPC, "
+    "each started every minute by its own region's schedule",
+    "issue 13; lambda_src/probe/handler.py and lambda_src/failover/handler.py (deployment contract)",
+    cross_stack=True,
+)
+def _functions_placed(graph: Graph) -> Iterator[Hit]:
+    env = graph.env
+    if not env.failover.automated:
+        return
+    functions = _functions_by_name(graph)
+    ours = {
+        naming.function_name(env.name, r, p)
+        for r in env.regions
+        for p in (naming.FAILOVER_PROBE, naming.FAILOVER_DECIDER)
+    }
+    if not ours & set(functions):
+        return  # none deployed at all: automated-failover-deployed says so
+    for region in env.regions:
+        for purpose, in_vpc in ((naming.FAILOVER_PROBE, True), (naming.FAILOVER_DECIDER, False)):
+            name = naming.function_name(env.name, region, purpose)
+            node = functions.get(name)
+            what = "write probe" if in_vpc else "decider"
+            if node is None or node.region != region:
+                yield None, f"{env.name} automates failover but region {region} has no {what} {name}"
+                continue
+            if _in_vpc(node) != in_vpc:
+                where = "must run in the region's private subnets" if in_vpc else "must run outside any VPC"
+                yield node, f"the {what} {name} {where} (vpcConfig)"
+            if not _scheduled(graph, name):
+                yield node, f"the {what} {name} has no '{SCHEDULE}' schedule ({name}-schedule) targeting it"
+
+
+def _named_actions(statement: dict[str, Any]) -> list[str]:
+    """The actions an Allow statement names exactly (wildcard actions are iam-least-privilege's finding)."""
+    if statement.get("Effect") != "Allow":
+        return []
+    return [
+        str(a).lower()
+        for a in _as_list(statement.get("Action", []))
+        if "*" not in str(a) and "?" not in str(a)
+    ]
+
+
+@rule(
+    "failover-decider-scope",
+    "error",
+    "a role that may call FailoverGlobalCluster names only the environment's own global cluster and its clusters",
+    "issue 13; Service Authorization Reference, Amazon RDS (FailoverGlobalCluster: global-cluster, cluster)",
+)
+def _decider_scope(graph: Graph) -> Iterator[Hit]:
+    env = graph.env
+    partition_free = {f"arn:aws:rds::{env.account_id}:global-cluster:{naming.global_cluster_id(env.name)}"}
+    allowed = partition_free | {
+        f"arn:aws:rds:{r}:{env.account_id}:cluster:{naming.cluster_id(env.name, r)}" for r in env.regions
+    }
+    for node in graph.of_type(*POLICIES):
+        for statement in _statements(node.inputs.get("policy")):
+            if "rds:failoverglobalcluster" not in _named_actions(statement):
+                continue
+            resources = [str(r) for r in _as_list(statement.get("Resource", []))]
+            foreign = [r for r in resources if r not in allowed and UNKNOWN not in r]
+            if foreign:
+                yield (
+                    node,
+                    f"statement {statement.get('Sid', '?')} allows rds:FailoverGlobalCluster on "
+                    f"{', '.join(foreign)}: only {env.name}'s global cluster and its own clusters may be failed over",
+                )
+
+
+@rule(
+    "failover-tables-scoped",
+    "error",
+    "no role reaches a failover table other than the environment's own (names from model.naming.failover_tables)",
+    "issue 13; lambda_src/failover/store.py (each environment's arm, lock and attempts)",
+)
+def _tables_scoped(graph: Graph) -> Iterator[Hit]:
+    env = graph.env
+    own = {
+        f"arn:aws:dynamodb:{r}:{env.account_id}:table/{table}"
+        for r, table in naming.failover_tables(env).items()
+    }
+    for node in graph.of_type(*POLICIES):
+        for statement in _statements(node.inputs.get("policy")):
+            if not any(a.startswith("dynamodb:") for a in _named_actions(statement)):
+                continue
+            bad = []
+            for resource in (str(r) for r in _as_list(statement.get("Resource", []))):
+                # Resource "*" is iam-least-privilege's finding; a narrower pattern is ours.
+                if UNKNOWN in resource or resource in own or resource == "*":
+                    continue
+                wildcard = "*" in resource or "?" in resource
+                if wildcard or resource.split("/", 1)[-1].endswith("-failover"):
+                    bad.append(resource)
+            if bad:
+                yield (
+                    node,
+                    f"statement {statement.get('Sid', '?')} reaches failover tables outside {env.name}'s own "
+                    f"({', '.join(bad)}): name the tables of model.naming.failover_tables",
+                )
