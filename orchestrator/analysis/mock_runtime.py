@@ -163,6 +163,7 @@ class PlanMocks(pulumi.runtime.Mocks):
             "aws:ec2/internetGateway:InternetGateway": "igw",
             "aws:ec2/natGateway:NatGateway": "nat",
             "aws:ec2/eip:Eip": "eipalloc",
+            "aws:ec2/vpcPeeringConnection:VpcPeeringConnection": "pcx",
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
             "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
         }

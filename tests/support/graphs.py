@@ -122,13 +122,13 @@ class GraphBuilder:
 
     def role_of(self, stack: str) -> str:
         rest = stack.split(".", 1)[1]
-        if rest == "dns":
-            return "dns"
+        if rest in ("dns", "failover"):
+            return rest
         return "primary" if rest == self.env.primary_region else "secondary"
 
     def region_of(self, stack: str) -> str:
         rest = stack.split(".", 1)[1]
-        return self.env.primary_region if rest == "dns" else rest
+        return self.env.primary_region if rest in ("dns", "failover") else rest
 
     def kms_key_arn(self, region: str, name: str = "data") -> str:
         return f"arn:aws:kms:{region}:{self.env.account_id}:key/{self.env.name}-{name}-mock"
