@@ -132,7 +132,9 @@ class PeeringMesh(pulumi.ComponentResource):
                 opts=child_opts(self, provider, depends_on=[accepted]),
             )
 
-    def _mysql(self, name: str, local: MeshRegion, peer: MeshRegion, port: int, provider: aws.Provider) -> None:
+    def _mysql(
+        self, name: str, local: MeshRegion, peer: MeshRegion, port: int, provider: aws.Provider
+    ) -> None:
         for index, cidr in enumerate(peer.private_subnet_cidrs):
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-{local.region}-db-from-{peer.region}-{index}",

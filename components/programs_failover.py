@@ -18,7 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pulumi
+
 from components.context import StackContext
+from components.failover import RegionFailover, RegionFailoverArgs
 from components.failover_table import FailoverTable, FailoverTableArgs
 from components.network import subnet_cidrs
 from components.peering import MeshRegion, PeeringMesh, PeeringMeshArgs
@@ -50,24 +53,46 @@ def region_failover_inputs(
     regions: Mapping[str, Mapping[str, Any]],
     global_cluster_arn: Any,
     table_arns: Mapping[str, Any],
-) -> dict[str, Any]:
+    probe_secrets: Mapping[str, tuple[Any, Any]],
+) -> RegionFailoverArgs:
     """Everything one region's RegionFailover (components/failover.py) is built from, all of it
-    fed config or this stack's own resources: nothing read from another region at run time."""
+    fed config or this stack's own resources: nothing read from another region at run time.
+    ``probe_secrets``: region -> (that region's copy of the probe secret, the key encrypting it)."""
     local = regions[region]
-    return {
-        "region": region,
-        "kms_key_arn": local["kmsKeyArn"],
-        "layer_arn": local["layerArn"],
-        "private_subnet_ids": list(local["privateSubnetIds"]),
-        "lambda_security_group_id": local["lambdaSecurityGroupId"],
-        "alarm_topic_arn": local["alarmTopicArn"],
-        "port": local["port"],
-        "reader_endpoint": local["readerEndpoint"],
-        "cluster_endpoints": {r: regions[r]["writerEndpoint"] for r in env.regions},
-        "cluster_arns": {r: regions[r]["clusterArn"] for r in env.regions},
-        "global_cluster_arn": global_cluster_arn,
-        "table_arns": dict(table_arns),
-    }
+    secret_arn, secret_key_arn = probe_secrets[region]
+    return RegionFailoverArgs(
+        region=region,
+        kms_key_arn=local["kmsKeyArn"],
+        layer_arn=local["layerArn"],
+        private_subnet_ids=list(local["privateSubnetIds"]),
+        lambda_security_group_id=local["lambdaSecurityGroupId"],
+        cluster_endpoints={r: regions[r]["writerEndpoint"] for r in env.regions},
+        local_reader_endpoint=local["readerEndpoint"],
+        cluster_arns={r: regions[r]["clusterArn"] for r in env.regions},
+        global_cluster_arn=global_cluster_arn,
+        failover_table_arns=dict(table_arns),
+        probe_secret_arn=secret_arn,
+        secrets_kms_key_arn=secret_key_arn,
+        notify_topic_arn=local["alarmTopicArn"],
+        port=local["port"],
+    )
+
+
+def probe_secrets(ctx: StackContext) -> dict[str, tuple[Any, Any]]:
+    """Region -> (probe secret copy, its key): the home copy with the home secrets key, each
+    replica with that region's replica key (model.topology.FAILOVER_PROBE_FEED)."""
+    env = ctx.env
+    replicas = ctx.require("probeSecretReplicaArns")
+    replica_keys = ctx.require("secretsKmsReplicaArns")
+    found = {env.primary_region: (ctx.require("probeSecretArn"), ctx.require("secretsKmsKeyArn"))}
+    for region in env.secondary_regions:
+        if region not in replicas or region not in replica_keys:
+            raise ValueError(
+                f"stack {ctx.spec.name}: the home stack exports no probe secret replica or key for "
+                f"{region}; run `infra up` so the home stack replicates the probe secret there"
+            )
+        found[region] = (replicas[region], replica_keys[region])
+    return found
 
 
 def failover_program(ctx: StackContext) -> dict[str, Any]:
@@ -99,21 +124,27 @@ def failover_program(ctx: StackContext) -> dict[str, Any]:
     }
     table_arns = {region: table.table_arn for region, table in tables.items()}
 
+    deployed: dict[str, RegionFailover] = {}
     if env.failover.automated:
-        # ==== RegionFailover goes here (components/failover.py, integrated by the lead) ====
-        # One per region, through that region's provider, from region_failover_inputs(...):
-        #   for region in env.regions:
-        #       RegionFailover(f"{env.name}-failover-{region}-decider",
-        #                      <args from region_failover_inputs(env, region, regions,
-        #                                                        global_cluster_arn, table_arns)>,
-        #                      providers[region])
-        # Its probes reach the other regions' writers over `mesh`: pass depends_on=[mesh].
-        pass
+        # One probe and one decider per region, each through its region's provider. The probes
+        # reach the other regions' writers over the mesh, so they come after it.
+        secrets = probe_secrets(ctx)
+        for region in env.regions:
+            deployed[region] = RegionFailover(
+                f"{env.name}-failover-{region}-automation",
+                env,
+                region_failover_inputs(env, region, regions, global_cluster_arn, table_arns, secrets),
+                providers[region],
+                pulumi.ResourceOptions(depends_on=[mesh, tables[region]]),
+            )
 
-    return {
+    outputs: dict[str, Any] = {
         "failover_table_names": {region: table.table_name for region, table in tables.items()},
         "failover_table_arns": table_arns,
         "peering_connection_ids": {
             region: dict(sorted(peers.items())) for region, peers in mesh.connection_ids.items()
         },
     }
+    if deployed:
+        outputs["failover_functions"] = {region: f.outputs() for region, f in deployed.items()}
+    return outputs

@@ -18,6 +18,7 @@ from model.topology import (
     CONFIG_NAMESPACE,
     DNS_PRIMARY_FEED,
     FAILOVER_PRIMARY_FEED,
+    FAILOVER_PROBE_FEED,
     SECONDARY_FEED,
     Role,
     StackSpec,
@@ -26,7 +27,7 @@ from model.topology import (
     stack_by_name,
 )
 
-_CONFIG_KEYS = ("regions", *SECONDARY_FEED, *DNS_PRIMARY_FEED, *FAILOVER_PRIMARY_FEED)
+_CONFIG_KEYS = ("regions", *SECONDARY_FEED, *DNS_PRIMARY_FEED, *FAILOVER_PRIMARY_FEED, *FAILOVER_PROBE_FEED)
 
 
 def read_stack_config() -> tuple[Environment, StackSpec, dict[str, Any]]:

@@ -177,6 +177,14 @@ FAILOVER_REGIONAL_FEED: dict[str, str] = {
 }
 # Outputs of the primary stack the failover stack receives directly.
 FAILOVER_PRIMARY_FEED: dict[str, str] = {"globalClusterArn": "global_cluster_arn"}
+# ... and, where the automated failover is deployed, what every region's probe reads its
+# credentials with: the probe user's secret (home copy and replicas) and the keys encrypting them.
+FAILOVER_PROBE_FEED: dict[str, str] = {
+    "probeSecretArn": "probe_secret_arn",
+    "probeSecretReplicaArns": "probe_secret_replica_arns",
+    "secretsKmsKeyArn": "secrets_kms_key_arn",
+    "secretsKmsReplicaArns": "secrets_kms_replica_arns",
+}
 
 
 class MissingUpstreamOutput(KeyError):
@@ -254,12 +262,16 @@ def stack_config(
             outputs = upstream.get(stack_name, {})
             region = split_stack_name(stack_name)[1]
             feed[region] = {
-                key: _pick(outputs, stack_name, output, spec.name) for key, output in FAILOVER_REGIONAL_FEED.items()
+                key: _pick(outputs, stack_name, output, spec.name)
+                for key, output in FAILOVER_REGIONAL_FEED.items()
             }
         config[config_key("regions")] = feed
         primary = spec.depends_on[0]
         for key, output in FAILOVER_PRIMARY_FEED.items():
             config[config_key(key)] = _pick(upstream.get(primary, {}), primary, output, spec.name)
+        if env.failover.automated:
+            for key, output in FAILOVER_PROBE_FEED.items():
+                config[config_key(key)] = _pick(upstream.get(primary, {}), primary, output, spec.name)
     return config
 
 
