@@ -78,6 +78,7 @@ def pick_availability_zones(provider: aws.Provider, count: int = 3) -> list[str]
 class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: pulumi.Output[list[str]]
+    private_route_table_ids: pulumi.Output[list[str]]
     db_subnet_group_name: pulumi.Output[str]
     db_security_group_id: pulumi.Output[str]
     lambda_security_group_id: pulumi.Output[str]
@@ -147,6 +148,9 @@ class Network(pulumi.ComponentResource):
 
         self.vpc_id = self.vpc.id
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in self.private_subnets]).apply(list)
+        # A list, though there is one table today: the failover stack routes to the peer VPCs
+        # in every table listed here, so a second table cannot be left out by accident.
+        self.private_route_table_ids = pulumi.Output.all(self.private_route_table.id).apply(list)
         self.db_subnet_group_name = self.db_subnet_group.name
         self.db_security_group_id = self.db_sg.id
         self.lambda_security_group_id = self.lambda_sg.id
@@ -156,6 +160,7 @@ class Network(pulumi.ComponentResource):
             {
                 "vpc_id": self.vpc_id,
                 "private_subnet_ids": self.private_subnet_ids,
+                "private_route_table_ids": self.private_route_table_ids,
                 "db_subnet_group_name": self.db_subnet_group_name,
                 "db_security_group_id": self.db_security_group_id,
                 "lambda_security_group_id": self.lambda_security_group_id,

@@ -226,6 +226,7 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         "role": spec.role.value,
         "vpc_id": network.vpc_id,
         "private_subnet_ids": network.private_subnet_ids,
+        "private_route_table_ids": network.private_route_table_ids,
         "db_subnet_group_name": network.db_subnet_group_name,
         "db_security_group_id": network.db_security_group_id,
         "lambda_security_group_id": network.lambda_security_group_id,
@@ -240,6 +241,7 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         "alarm_topic_arn": alarms.topic_arn,
         "writer_health_alarm_name": alarms.writer_health_alarm_name,
         "alarm_names": alarms.alarm_names,
+        "layer_arn": lambdas.layer_arn,
         **lambdas.outputs(),
     }
     if credentials is not None and secrets_key is not None:

@@ -11,12 +11,14 @@ from typing import Any
 
 import pulumi
 
-from components import programs_dns, programs_regional
+from components import programs_dns, programs_failover, programs_regional
 from components.context import StackContext
 from model.environment import Environment, load_environment, parse_environment
 from model.topology import (
     CONFIG_NAMESPACE,
     DNS_PRIMARY_FEED,
+    FAILOVER_PRIMARY_FEED,
+    FAILOVER_PROBE_FEED,
     SECONDARY_FEED,
     Role,
     StackSpec,
@@ -25,7 +27,7 @@ from model.topology import (
     stack_by_name,
 )
 
-_CONFIG_KEYS = ("regions", *SECONDARY_FEED, *DNS_PRIMARY_FEED)
+_CONFIG_KEYS = ("regions", *SECONDARY_FEED, *DNS_PRIMARY_FEED, *FAILOVER_PRIMARY_FEED, *FAILOVER_PROBE_FEED)
 
 
 def read_stack_config() -> tuple[Environment, StackSpec, dict[str, Any]]:
@@ -56,4 +58,6 @@ def program_from_config() -> dict[str, Any]:
 def run_stack(ctx: StackContext) -> dict[str, Any]:
     if ctx.spec.role is Role.DNS:
         return programs_dns.dns_program(ctx)
+    if ctx.spec.role is Role.FAILOVER:
+        return programs_failover.failover_program(ctx)
     return programs_regional.regional_program(ctx)

@@ -1,8 +1,12 @@
 """Stacks of an environment: names, roles, dependencies, and the outputs fed between them.
 
-Stack names are ``<env>.<region>`` for regional stacks and ``<env>.dns`` for the global one.
-The primary stack has no dependencies; every secondary depends on the primary (it joins the
-global cluster the primary creates); the DNS stack depends on every regional stack.
+Stack names are ``<env>.<region>`` for regional stacks, ``<env>.dns`` for the DNS stack and,
+in a global environment, ``<env>.failover`` for the cross-region stack (the VPC peering mesh
+and the failover tables). The primary stack has no dependencies; every secondary depends on
+the primary (it joins the global cluster the primary creates); the DNS and failover stacks
+depend on every regional stack: the secondaries deploy in parallel, so no regional stack can
+know its peers' VPCs. Destroy runs the waves backwards: DNS and failover (peering and routes)
+go before the VPCs they use.
 Outputs flow forward as stack config, exactly as :func:`stack_config` says, for the offline
 plan and for real deployments alike.
 """
@@ -24,6 +28,7 @@ class Role(StrEnum):
     PRIMARY = "primary"
     SECONDARY = "secondary"
     DNS = "dns"
+    FAILOVER = "failover"
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,13 @@ class StackSpec:
     env: str
     role: Role
     region: str
-    """Region of the stack's resources (the DNS stack's provider uses the primary region)."""
+    """Region of the stack's resources (the DNS and failover stacks' default provider uses the
+    primary, home, region; the failover stack also has a provider per region)."""
     depends_on: tuple[str, ...]
 
     @property
     def regional(self) -> bool:
-        return self.role is not Role.DNS
+        return self.role not in (Role.DNS, Role.FAILOVER)
 
 
 class StackNameError(ValueError):
@@ -46,6 +52,10 @@ class StackNameError(ValueError):
 
 def dns_stack_name(env: str) -> str:
     return f"{env}.dns"
+
+
+def failover_stack_name(env: str) -> str:
+    return f"{env}.failover"
 
 
 def regional_stack_name(env: str, region: str) -> str:
@@ -58,13 +68,15 @@ def split_stack_name(stack_name: str) -> tuple[str, str]:
     env, sep, rest = short.partition(".")
     if not sep or not env or not rest:
         raise StackNameError(
-            f"stack name {stack_name!r} is not <env>.<region> or <env>.dns (e.g. prod.us-east-1, prod.dns)"
+            f"stack name {stack_name!r} is not <env>.<region>, <env>.dns or <env>.failover "
+            "(e.g. prod.us-east-1, prod.dns, prod.failover)"
         )
     return env, rest
 
 
 def stacks_for(env: Environment) -> list[StackSpec]:
-    """All stacks of an environment in deployment order (primary, secondaries, dns)."""
+    """All stacks of an environment in deployment order (primary, secondaries, dns, and
+    failover for a global environment)."""
     primary = regional_stack_name(env.name, env.primary_region)
     stacks = [StackSpec(primary, env.name, Role.PRIMARY, env.primary_region, ())]
     secondaries = [
@@ -81,6 +93,16 @@ def stacks_for(env: Environment) -> list[StackSpec]:
             (primary, *(s.name for s in secondaries)),
         )
     )
+    if env.is_global:
+        stacks.append(
+            StackSpec(
+                failover_stack_name(env.name),
+                env.name,
+                Role.FAILOVER,
+                env.primary_region,
+                (primary, *(s.name for s in secondaries)),
+            )
+        )
     return stacks
 
 
@@ -134,6 +156,35 @@ DNS_REGIONAL_FEED: dict[str, str] = {
 }
 # Outputs of the primary stack the DNS stack receives directly.
 DNS_PRIMARY_FEED: dict[str, str] = {"globalWriterEndpoint": "global_writer_endpoint"}
+
+# Outputs of every regional stack the failover stack receives under config key "regions":
+# the peering mesh (VPC, route tables, security groups) and what a region's failover
+# component (probes and decider, components/failover.py) is built from. All required: a
+# regional stack that does not export one was deployed by an older program; deploy it again.
+FAILOVER_REGIONAL_FEED: dict[str, str] = {
+    "vpcId": "vpc_id",
+    "privateRouteTableIds": "private_route_table_ids",
+    "privateSubnetIds": "private_subnet_ids",
+    "dbSecurityGroupId": "db_security_group_id",
+    "lambdaSecurityGroupId": "lambda_security_group_id",
+    "kmsKeyArn": "kms_key_arn",
+    "layerArn": "layer_arn",
+    "clusterArn": "cluster_arn",
+    "writerEndpoint": "cluster_endpoint",
+    "readerEndpoint": "reader_endpoint",
+    "port": "port",
+    "alarmTopicArn": "alarm_topic_arn",
+}
+# Outputs of the primary stack the failover stack receives directly.
+FAILOVER_PRIMARY_FEED: dict[str, str] = {"globalClusterArn": "global_cluster_arn"}
+# ... and, where the automated failover is deployed, what every region's probe reads its
+# credentials with: the probe user's secret (home copy and replicas) and the keys encrypting them.
+FAILOVER_PROBE_FEED: dict[str, str] = {
+    "probeSecretArn": "probe_secret_arn",
+    "probeSecretReplicaArns": "probe_secret_replica_arns",
+    "secretsKmsKeyArn": "secrets_kms_key_arn",
+    "secretsKmsReplicaArns": "secrets_kms_replica_arns",
+}
 
 
 class MissingUpstreamOutput(KeyError):
@@ -205,6 +256,22 @@ def stack_config(
             value = _pick(primary_outputs, spec.depends_on[0], output, spec.name, optional=True)
             if value is not None:
                 config[config_key(key)] = value
+    elif spec.role is Role.FAILOVER:
+        feed: dict[str, dict[str, Any]] = {}
+        for stack_name in spec.depends_on:
+            outputs = upstream.get(stack_name, {})
+            region = split_stack_name(stack_name)[1]
+            feed[region] = {
+                key: _pick(outputs, stack_name, output, spec.name)
+                for key, output in FAILOVER_REGIONAL_FEED.items()
+            }
+        config[config_key("regions")] = feed
+        primary = spec.depends_on[0]
+        for key, output in FAILOVER_PRIMARY_FEED.items():
+            config[config_key(key)] = _pick(upstream.get(primary, {}), primary, output, spec.name)
+        if env.failover.automated:
+            for key, output in FAILOVER_PROBE_FEED.items():
+                config[config_key(key)] = _pick(upstream.get(primary, {}), primary, output, spec.name)
     return config
 
 

@@ -163,6 +163,7 @@ class PlanMocks(pulumi.runtime.Mocks):
             "aws:ec2/internetGateway:InternetGateway": "igw",
             "aws:ec2/natGateway:NatGateway": "nat",
             "aws:ec2/eip:Eip": "eipalloc",
+            "aws:ec2/vpcPeeringConnection:VpcPeeringConnection": "pcx",
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
             "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
         }
@@ -198,7 +199,7 @@ class PlanMocks(pulumi.runtime.Mocks):
             return arn
         if typ == "aws:rds/globalCluster:GlobalCluster":
             gid = str(inputs.get("globalClusterIdentifier", name))
-            state["arn"] = f"arn:aws:rds::{self.account_id}:global-cluster:cluster-{token[:12]}"
+            state["arn"] = f"arn:aws:rds::{self.account_id}:global-cluster:{gid}"
             state["globalClusterResourceId"] = f"cluster-{token[:12]}"
             state["endpoint"] = f"{gid}.global-{token[:10]}.global.rds.amazonaws.com"
             return gid

@@ -85,9 +85,9 @@ def graph_from_stack(args: Any) -> guardrails.Graph | None:
     except (EnvironmentFileError, UnknownEnvironmentError, StackNameError):
         return None
     role = dict(args.stack_tags or {}).get("aurora:role") or (
-        "dns" if rest == "dns" else "primary" if rest == env.primary_region else "secondary"
+        rest if rest in ("dns", "failover") else "primary" if rest == env.primary_region else "secondary"
     )
-    region = env.primary_region if rest == "dns" else rest
+    region = env.primary_region if rest in ("dns", "failover") else rest
     nodes = []
     for resource in args.resources:
         provider = getattr(resource, "provider", None)

@@ -155,16 +155,19 @@ def list_ephemeral(stacks: Iterable[StackInfo]) -> list[EphemeralEnv]:
     return sorted(envs.values(), key=lambda e: e.name)
 
 
-_ROLE_ORDER = {Role.DNS.value: 0, Role.SECONDARY.value: 1, Role.PRIMARY.value: 2}
+# The failover stack's peering and routes use the regional VPCs: it goes with DNS, first.
+_ROLE_ORDER = {Role.DNS.value: 0, Role.FAILOVER.value: 0, Role.SECONDARY.value: 1, Role.PRIMARY.value: 2}
+_GLOBAL_ROLES = (Role.DNS.value, Role.FAILOVER.value)
 
 
 def teardown_order(env: EphemeralEnv) -> list[list[StackSpec]]:
-    """DNS, then secondaries (together), then the primary: the destroy order, from tags alone."""
+    """DNS and failover, then secondaries (together), then the primary: the destroy order, from
+    tags alone."""
     waves: dict[int, list[StackSpec]] = {}
     for stack in env.stacks:
         role = stack.tags.get(ROLE_TAG, Role.PRIMARY.value)
         env_name, rest = split_stack_name(stack.name)
-        spec = StackSpec(stack.name, env_name, Role(role), rest if role != Role.DNS.value else "", ())
+        spec = StackSpec(stack.name, env_name, Role(role), rest if role not in _GLOBAL_ROLES else "", ())
         waves.setdefault(_ROLE_ORDER.get(role, 2), []).append(spec)
     return [waves[k] for k in sorted(waves)]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from model import naming
 from model.environment import APP_USERS, PROJECT_NAME, Environment, load_environment_file
-from model.topology import Role, StackSpec, regional_stack_name, stacks_for
+from model.topology import StackSpec, regional_stack_name, stacks_for
 
 
 class RehomeUsageError(Exception):
@@ -139,7 +139,7 @@ def plan_rehome(env: Environment, to: str, writer: str | None, env_file: Path) -
             f"--to {to}: the writer of {env.name} is in {writer}, not {to}; move it first with "
             f"`infra failover --env {env.name} --to {to}`, then rehome"
         )
-    specs = {s.region: s for s in stacks_for(env) if s.role is not Role.DNS}
+    specs = {s.region: s for s in stacks_for(env) if s.regional}
     new_text, edit = rewrite_home(env_file.read_text(), env_file, env.primary_region, to)
     with tempfile.TemporaryDirectory() as scratch:
         rewritten = Path(scratch) / env_file.name
@@ -186,12 +186,12 @@ def program_problems(env: Environment, new_env: Environment) -> list[str]:
     before_plan = {
         p.spec.region: p.run.resources
         for p in build_plan(env, evaluate_rules=False).stacks
-        if p.spec.role is not Role.DNS
+        if p.spec.regional
     }
     after_plan = {
         p.spec.region: p.run.resources
         for p in build_plan(new_env, evaluate_rules=False).stacks
-        if p.spec.role is not Role.DNS
+        if p.spec.regional
     }
     before = _members(before_plan[old_home], owned)
     after = _members(after_plan[new_home], owned)

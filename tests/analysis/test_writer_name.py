@@ -26,7 +26,7 @@ INFRA = "import sys; from orchestrator.cli import main; sys.argv[0] = 'infra'; m
 def dns_of(env_name: str) -> tuple[WriterDns, dict[str, str], str, str]:
     plan = planned(env_name)
     [dns_stack] = [s for s in plan.stacks if s.spec.role.value == "dns"]
-    regional = {s.spec.region: s.run.outputs for s in plan.stacks if s.spec.role.value != "dns"}
+    regional = {s.spec.region: s.run.outputs for s in plan.stacks if s.spec.regional}
     endpoints = {region: str(out["cluster_endpoint"]) for region, out in regional.items()}
     fallback = str(regional[plan.env.primary_region]["global_writer_endpoint"])
     return WriterDns(dns_stack.run.resources), endpoints, str(dns_stack.run.outputs["writer_name"]), fallback

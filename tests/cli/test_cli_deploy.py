@@ -101,7 +101,7 @@ def test_protected_environment_deploys_with_yes(backend: dict[str, Any]) -> None
     result = invoke("up", "--env", "prod", "--yes", "--json")
     assert result.exit_code == 0, result.output
     assert [s["stack"] for s in json.loads(result.stdout)["stacks"]] == [
-        "prod.us-east-1", "prod.us-west-2", "prod.eu-west-1", "prod.dns"
+        "prod.us-east-1", "prod.us-west-2", "prod.eu-west-1", "prod.dns", "prod.failover"
     ]  # fmt: skip
 
 
@@ -187,7 +187,12 @@ def test_ephemeral_up_list_and_reap(backend: dict[str, Any], monkeypatch: pytest
     # THEN only the expired one is gone, DNS first, primary last
     assert reaped.exit_code == 0, reaped.output
     [outcome] = json.loads(reaped.stdout)
-    assert outcome["destroyed"] == ["test-aa11.dns", "test-aa11.us-west-2", "test-aa11.us-east-1"]
+    assert outcome["destroyed"] == [
+        "test-aa11.dns",
+        "test-aa11.failover",
+        "test-aa11.us-west-2",
+        "test-aa11.us-east-1",
+    ]
     assert not any(name.startswith("test-aa11") for name in runner.states)
     assert "test-bb22.us-east-1" in runner.states
 
@@ -215,8 +220,8 @@ def test_a_failed_reap_is_reported_and_does_not_stop_the_others(
     assert result.exit_code == 4
     outcomes = {o["env"]: o for o in json.loads(result.stdout)}
     assert "InvalidGlobalClusterStateFault" in outcomes["test-cc33"]["error"]
-    assert outcomes["test-cc33"]["destroyed"] == ["test-cc33.dns"]
-    assert outcomes["test-dd44"]["error"] is None and len(outcomes["test-dd44"]["destroyed"]) == 3
+    assert outcomes["test-cc33"]["destroyed"] == ["test-cc33.dns", "test-cc33.failover"]
+    assert outcomes["test-dd44"]["error"] is None and len(outcomes["test-dd44"]["destroyed"]) == 4
 
 
 def test_ephemeral_ttl_is_validated() -> None:

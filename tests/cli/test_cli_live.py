@@ -56,6 +56,7 @@ def test_status_of_a_healthy_environment_exits_0_and_shows_the_writer(aws: AwsFa
         "prod.us-west-2",
         "prod.eu-west-1",
         "prod.dns",
+        "prod.failover",
     ]
     assert doc["stacks"][0]["exists"] is False  # nothing deployed in this (in-process) backend
 

@@ -20,7 +20,7 @@ from orchestrator.analysis.mock_runtime import PlanMocks
 from orchestrator.cli import EXIT_FAILED, EXIT_FINDINGS, EXIT_INVALID_ENVIRONMENT, EXIT_OK, EXIT_USAGE, app
 
 PASSWORD = "random:index/randomPassword:RandomPassword"
-PROD_STACKS = ["prod.us-east-1", "prod.us-west-2", "prod.eu-west-1", "prod.dns"]
+PROD_STACKS = ["prod.us-east-1", "prod.us-west-2", "prod.eu-west-1", "prod.dns", "prod.failover"]
 
 
 def invoke(*args: str):
@@ -113,6 +113,7 @@ def test_plan_json_stacks_carry_role_region_account_dependencies_config_resource
         "prod.us-west-2": ("secondary", "us-west-2", ["prod.us-east-1"]),
         "prod.eu-west-1": ("secondary", "eu-west-1", ["prod.us-east-1"]),
         "prod.dns": ("dns", "us-east-1", ["prod.us-east-1", "prod.us-west-2", "prod.eu-west-1"]),
+        "prod.failover": ("failover", "us-east-1", ["prod.us-east-1", "prod.us-west-2", "prod.eu-west-1"]),
     }
     for s in prod_doc["stacks"]:
         role, region, depends_on = expected[s["name"]]
@@ -127,7 +128,8 @@ def test_plan_json_resources_have_urn_type_name_parent_provider_and_engine_named
     for s in prod_doc["stacks"]:
         urns = {r["urn"] for r in s["resources"]}
         providers = {r["urn"] for r in s["resources"] if r["type"] == "pulumi:providers:aws"}
-        assert len(providers) == 1, s["name"]
+        # one explicit provider per stack; the failover stack spans regions: one per region
+        assert len(providers) == (3 if s["role"] == "failover" else 1), s["name"]
         for r in s["resources"]:
             assert {"urn", "type", "name", "parent", "provider", "inputs"} <= set(r)
             assert r["urn"].startswith(f"urn:pulumi:{s['name']}::aurora-global::")

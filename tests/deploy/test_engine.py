@@ -59,11 +59,15 @@ def test_up_runs_primary_then_secondaries_together_then_dns(prod: Environment) -
     assert index[("up", "prod.dns")] > max(
         index[("up-commit", "prod.us-west-2")], index[("up-commit", "prod.eu-west-1")]
     )
+    assert index[("up", "prod.failover")] > max(
+        index[("up-commit", "prod.us-west-2")], index[("up-commit", "prod.eu-west-1")]
+    )
     assert [r.stack for r in report.results] == [
         "prod.us-east-1",
         "prod.us-west-2",
         "prod.eu-west-1",
         "prod.dns",
+        "prod.failover",
     ]
 
 
@@ -162,12 +166,16 @@ def test_a_failure_at_any_step_of_destroy_stops_in_reverse_order_and_a_rerun_fin
     assert stack in runner.states
     # the primary (global cluster) is never destroyed while a secondary or DNS remains
     if "prod.us-east-1" not in runner.states:
-        assert not {"prod.us-west-2", "prod.eu-west-1", "prod.dns"} & set(runner.states)
+        assert not {"prod.us-west-2", "prod.eu-west-1", "prod.dns", "prod.failover"} & set(runner.states)
     armed["on"] = False
     assert orch.destroy().ok
     assert runner.states == {}
     destroys = [name for op, name in runner.calls if op == "destroy"]
     assert destroys.index("prod.dns") < destroys.index("prod.us-east-1")
+    # the peering and its routes go before any VPC they join
+    assert destroys.index("prod.failover") < min(
+        destroys.index(s) for s in ("prod.us-east-1", "prod.us-west-2", "prod.eu-west-1")
+    )
 
 
 def test_destroy_goes_dns_then_secondaries_then_primary_and_leaves_nothing(
@@ -179,6 +187,7 @@ def test_destroy_goes_dns_then_secondaries_then_primary_and_leaves_nothing(
     report = orch.destroy()
     assert [r.stack for r in report.results] == [
         "prod.dns",
+        "prod.failover",
         "prod.us-west-2",
         "prod.eu-west-1",
         "prod.us-east-1",
@@ -262,7 +271,7 @@ def test_preview_changes_nothing(prod: Environment) -> None:
     runner = runner_for(prod)
     report = Orchestrator(prod, runner).preview()
     assert report.ok and runner.states == {}
-    assert Counter(op for op, _ in runner.calls) == {"preview": 4}
+    assert Counter(op for op, _ in runner.calls) == {"preview": 5}
     assert report.results[0].changes["create"] > 50
 
 

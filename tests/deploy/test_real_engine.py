@@ -136,12 +136,17 @@ def test_infra_up_creates_tagged_product_stacks_and_feeds_outputs_forward_in_wav
 
     # THEN the three stacks ran in dependency order and succeeded
     assert report.ok, report.failure
-    assert [r.stack for r in report.results] == ["staging.us-east-1", "staging.us-west-2", "staging.dns"]
-    primary, secondary, dns = report.results
+    assert [r.stack for r in report.results] == [
+        "staging.us-east-1",
+        "staging.us-west-2",
+        "staging.dns",
+        "staging.failover",
+    ]
+    primary, secondary, dns, _failover = report.results
     # AND the backend knows them under the self-managed names the product uses
     listed = json.loads(cli(project, "stack", "ls", "--json", "--fully-qualify-stack-names").stdout)
     assert sorted(s["name"] for s in listed) == sorted(
-        qualified(s) for s in ("staging.us-east-1", "staging.us-west-2", "staging.dns")
+        qualified(s) for s in ("staging.us-east-1", "staging.us-west-2", "staging.dns", "staging.failover")
     )
     # AND the primary's outputs reached the secondary's config and program
     assert primary.outputs["global_cluster_identifier"] == "staging-global"
@@ -169,6 +174,7 @@ def test_infra_up_creates_tagged_product_stacks_and_feeds_outputs_forward_in_wav
         "staging.us-east-1": "primary",
         "staging.us-west-2": "secondary",
         "staging.dns": "dns",
+        "staging.failover": "failover",
     }
     assert {s.tags["aurora:environment"] for s in listed.values()} == {"staging"}
     info = reader.info(stack_by_name(staging, "staging.us-west-2"))
@@ -292,11 +298,17 @@ def test_destroy_runs_in_reverse_order_of_the_waves_and_empties_every_stack(
     # WHEN it is destroyed
     report = Orchestrator(staging, runner, progress=progress).destroy()
 
-    # THEN DNS went first, then the secondary, then the primary, each deleting all it had
+    # THEN DNS and the failover stack (peering) went first, then the secondary, then the
+    # primary, each deleting all it had
     assert report.ok, report.failure
-    assert [r.stack for r in report.results] == ["staging.dns", "staging.us-west-2", "staging.us-east-1"]
+    assert [r.stack for r in report.results] == [
+        "staging.dns",
+        "staging.failover",
+        "staging.us-west-2",
+        "staging.us-east-1",
+    ]
     # (the stack resource and the records provider count too)
-    assert [r.changes.get("delete") for r in report.results] == [4, 4, 5]
+    assert [r.changes.get("delete") for r in report.results] == [4, 4, 4, 5]
     # AND within the primary the cluster went before the global cluster and VPC it depends on
     deleted = [
         name
@@ -307,7 +319,8 @@ def test_destroy_runs_in_reverse_order_of_the_waves_and_empties_every_stack(
     assert deleted.index("staging-us-east-1-cluster") < deleted.index("staging-us-east-1-vpc")
     # AND every stack is empty but still in the backend
     for spec in (
-        stack_by_name(staging, s) for s in ("staging.dns", "staging.us-west-2", "staging.us-east-1")
+        stack_by_name(staging, s)
+        for s in ("staging.dns", "staging.failover", "staging.us-west-2", "staging.us-east-1")
     ):
         info = runner.info(spec)
         assert info.exists and info.resource_count == 0

@@ -60,6 +60,7 @@ def test_prod_stacks_are_primary_then_secondaries_then_dns(prod):
         ("prod.us-west-2", Role.SECONDARY, "us-west-2"),
         ("prod.eu-west-1", Role.SECONDARY, "eu-west-1"),
         ("prod.dns", Role.DNS, "us-east-1"),
+        ("prod.failover", Role.FAILOVER, "us-east-1"),
     ]
 
 
@@ -73,8 +74,15 @@ def test_prod_secondaries_depend_only_on_the_primary_and_dns_on_every_regional_s
     assert by_name["prod.dns"].depends_on[0] == "prod.us-east-1"  # the primary's outputs feed DNS directly
 
 
-def test_only_the_dns_stack_is_not_regional(prod):
-    assert [s.regional for s in stacks_for(prod)] == [True, True, True, False]
+def test_only_the_dns_and_failover_stacks_are_not_regional(prod):
+    assert [s.regional for s in stacks_for(prod)] == [True, True, True, False, False]
+
+
+def test_the_failover_stack_depends_on_every_regional_stack_and_only_global_environments_have_it(prod, dev):
+    by_name = {s.name: s for s in stacks_for(prod)}
+
+    assert by_name["prod.failover"].depends_on == ("prod.us-east-1", "prod.us-west-2", "prod.eu-west-1")
+    assert all(s.role is not Role.FAILOVER for s in stacks_for(dev))
 
 
 def test_dev_deploys_in_two_waves(dev):
@@ -85,7 +93,7 @@ def test_prod_secondaries_deploy_together_in_one_wave_between_primary_and_dns(pr
     assert [names(w) for w in waves(stacks_for(prod))] == [
         ["prod.us-east-1"],
         ["prod.us-west-2", "prod.eu-west-1"],
-        ["prod.dns"],
+        ["prod.dns", "prod.failover"],
     ]
 
 
@@ -97,7 +105,7 @@ def test_waves_follow_dependencies_whatever_the_input_order(prod):
     assert [sorted(names(w)) for w in result] == [
         ["prod.us-east-1"],
         ["prod.eu-west-1", "prod.us-west-2"],
-        ["prod.dns"],
+        ["prod.dns", "prod.failover"],
     ]
 
 
@@ -134,7 +142,7 @@ def test_stack_names_split_into_environment_and_region(stack_name, expected):
 
 @pytest.mark.parametrize("stack_name", ["prod", "prod.", ".us-east-1", "", "org/project/prod"])
 def test_malformed_stack_names_are_refused_with_the_expected_form(stack_name):
-    with pytest.raises(StackNameError, match=r"is not <env>\.<region> or <env>\.dns"):
+    with pytest.raises(StackNameError, match=r"is not <env>\.<region>, <env>\.dns or <env>\.failover"):
         split_stack_name(stack_name)
 
 

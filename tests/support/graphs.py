@@ -122,13 +122,13 @@ class GraphBuilder:
 
     def role_of(self, stack: str) -> str:
         rest = stack.split(".", 1)[1]
-        if rest == "dns":
-            return "dns"
+        if rest in ("dns", "failover"):
+            return rest
         return "primary" if rest == self.env.primary_region else "secondary"
 
     def region_of(self, stack: str) -> str:
         rest = stack.split(".", 1)[1]
-        return self.env.primary_region if rest == "dns" else rest
+        return self.env.primary_region if rest in ("dns", "failover") else rest
 
     def kms_key_arn(self, region: str, name: str = "data") -> str:
         return f"arn:aws:kms:{region}:{self.env.account_id}:key/{self.env.name}-{name}-mock"
@@ -500,6 +500,7 @@ class GraphBuilder:
         outputs: dict[str, Any] = {
             "vpc_id": "vpc-0123456789abcdef0",
             "private_subnet_ids": ["subnet-0a", "subnet-0b"],
+            "private_route_table_ids": ["rtb-0a", "rtb-0b"],
             "db_security_group_id": "sg-0db",
             "lambda_security_group_id": "sg-0lambda",
             "app_security_group_id": "sg-0app",
@@ -511,6 +512,7 @@ class GraphBuilder:
             "port": 3306,
             "master_secret_arn": f"arn:aws:secretsmanager:{region}:{account}:secret:aurora/{self.env.name}/master-a1b2c3",
             "health_function_arn": f"arn:aws:lambda:{region}:{account}:function:{identifier}-health",
+            "layer_arn": f"arn:aws:lambda:{region}:{account}:layer:{identifier}-deps:1",
             "alarm_topic_arn": f"arn:aws:sns:{region}:{account}:{identifier}-alarms",
             "writer_health_alarm_name": f"{identifier}-writer-health",
         }

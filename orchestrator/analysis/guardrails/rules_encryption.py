@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from model.naming import failover_tables
 from orchestrator.analysis.guardrails.core import Graph, Hit, rule
 
 
 @rule(
     "customer-managed-encryption",
     "error",
-    "secrets, topics, log groups, buckets and tables are encrypted with customer-managed keys",
-    "DESIGN.md section 4 (Encryption)",
+    "secrets, topics, log groups, buckets and tables are encrypted with customer-managed keys "
+    "(except the failover tables: AWS owned key, no KMS call on the decision path)",
+    "DESIGN.md section 4 (Encryption); issue 13 (failover tables)",
 )
 def _cmk(graph: Graph) -> Iterator[Hit]:
     checks = {
@@ -31,7 +33,12 @@ def _cmk(graph: Graph) -> Iterator[Hit]:
                 node,
                 f"{node.type} {node.resource.name} uses the AWS-managed key {value}, not a customer-managed one",
             )
+    # The failover tables keep DynamoDB's default (AWS owned key) on purpose: their items hold
+    # no secrets, and no KMS call may sit on the failover decision during a regional outage.
+    exempt = set(failover_tables(graph.env).values())
     for node in graph.of_type("aws:dynamodb/table:Table"):
+        if node.inputs.get("name") in exempt:
+            continue
         sse = node.inputs.get("serverSideEncryption") or {}
         if not (sse.get("enabled") and sse.get("kmsKeyArn")):
             yield node, "table is not encrypted with a customer-managed key"

@@ -102,7 +102,15 @@ def _lambda_reachability(graph: Graph) -> Iterator[Hit]:
         sub = _subpackage(str(node.inputs.get("handler", "")))
         if sub is None:
             continue
-        stack_nodes = [n for n in graph.nodes if n.stack == node.stack]
+        # The network the function runs in is the stack that owns its subnets: the failover
+        # stack's probes run in the regional stacks' VPCs (their subnet ids are fed config).
+        subnet_ids = {str(s) for s in vpc["subnetIds"]}
+        network_stacks = {
+            n.stack
+            for n in graph.of_type("aws:ec2/subnet:Subnet")
+            if n.resource.id and n.resource.id in subnet_ids
+        } or {node.stack}
+        stack_nodes = [n for n in graph.nodes if n.stack in network_stacks]
         if any(n.type == "aws:ec2/natGateway:NatGateway" for n in stack_nodes):
             continue
         try:

@@ -29,6 +29,7 @@ def _secret_replicas(graph: Graph) -> Iterator[Hit]:
 REQUIRED_REGIONAL_OUTPUTS = (
     "vpc_id",
     "private_subnet_ids",
+    "private_route_table_ids",
     "db_security_group_id",
     "lambda_security_group_id",
     "app_security_group_id",
@@ -40,6 +41,7 @@ REQUIRED_REGIONAL_OUTPUTS = (
     "port",
     "master_secret_arn",
     "health_function_arn",
+    "layer_arn",
     "alarm_topic_arn",
     "writer_health_alarm_name",
 )
@@ -54,7 +56,7 @@ REQUIRED_REGIONAL_OUTPUTS = (
 )
 def _outputs(graph: Graph) -> Iterator[Hit]:
     for stack, outputs in graph.outputs.items():
-        if graph.roles[stack] == "dns":
+        if graph.roles[stack] in ("dns", "failover"):  # not regional stacks
             continue
         missing = [o for o in REQUIRED_REGIONAL_OUTPUTS if o not in outputs]
         if missing:
