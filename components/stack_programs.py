@@ -27,7 +27,12 @@ from model.topology import (
     stack_by_name,
 )
 
-_CONFIG_KEYS = ("regions", *SECONDARY_FEED, *DNS_PRIMARY_FEED, *FAILOVER_PRIMARY_FEED, *FAILOVER_PROBE_FEED)
+# Every fed key once (several roles are fed the same key, e.g. globalClusterArn).
+_CONFIG_KEYS = tuple(
+    dict.fromkeys(
+        ("regions", *SECONDARY_FEED, *DNS_PRIMARY_FEED, *FAILOVER_PRIMARY_FEED, *FAILOVER_PROBE_FEED)
+    )
+)
 
 
 def read_stack_config() -> tuple[Environment, StackSpec, dict[str, Any]]:
