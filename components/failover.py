@@ -227,7 +227,7 @@ class RegionFailover(pulumi.ComponentResource):
                     "RPO_BUDGET_SECONDS": str(int(timing.rpo_budget_seconds)),
                     "COOLDOWN_SECONDS": str(timing.cooldown_seconds),
                     "DRY_RUN": "true" if env.failover.dry_run else "false",
-                    "ARMED_BY_DEFAULT": "true",
+                    "ARMED_BY_DEFAULT": "true" if failover_timing.ARMED_BY_DEFAULT else "false",
                     "LOOP_SECONDS": str(failover_timing.LOOP_SECONDS),
                 },
                 timeout_seconds=DECIDER_TIMEOUT_SECONDS,

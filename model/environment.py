@@ -256,10 +256,10 @@ class DnsSettings(_Model):
 
 class FailoverSettings(_Model):
     automated: StrictBool = False
-    """Deploy the guarded failover Lambda in the first secondary region (the writer record's
-    SECONDARY target, the only region it promotes). Defaults to false."""
+    """Deploy the outage-proof write probe and failover decider in every region (the
+    ``<env>.failover`` stack). Defaults to false."""
     dry_run: StrictBool = True
-    """The failover Lambda only logs and notifies what it would do. Defaults to true."""
+    """The deciders only log and notify what they would do. Defaults to true."""
     unhealthy_minutes: Annotated[int, Field(strict=True)] = 5
     """Minutes the primary must be unhealthy before promoting. Defaults to 5."""
     rpo_budget_seconds: Annotated[int, Field(strict=True)] = 30

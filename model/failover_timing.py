@@ -26,6 +26,9 @@ AURORA_FAILOVER_SECONDS = 120
 """Budget for FailoverGlobalCluster; AWS gives no bound (replace with a drill's figure)."""
 LOOP_SECONDS = 50
 """How long one scheduled invocation loops (the schedule is once a minute, the timeout 60 s)."""
+ARMED_BY_DEFAULT = True
+"""The automation's arm state before anyone set it (the deciders' ``ARMED_BY_DEFAULT`` and what
+``infra failover status`` reports): deploying ``failover.automated: true`` arms it."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,6 +34,11 @@ RECORD_RETENTION_SECONDS = 30 * 86400
 class StoreUnavailable(LambdaCodeError):
     """The region's table could not be read or written (error, throttle, timeout)."""
 
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        """The AWS error code when the table answered (``ResourceNotFoundException``: no table)."""
+
 
 class LockNotAcquired(LambdaCodeError):
     """Another flight holds the lease, or a promotion happened within the cooldown."""
@@ -119,7 +124,8 @@ class DynamoRegionStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise
-            raise StoreUnavailable(f"{self.region} {operation}: {exc}") from exc
+            code = exc.response.get("Error", {}).get("Code")
+            raise StoreUnavailable(f"{self.region} {operation}: {exc}", code=code) from exc
         except BotoCoreError as exc:
             raise StoreUnavailable(f"{self.region} {operation}: {type(exc).__name__}: {exc}") from exc
 
@@ -179,6 +185,8 @@ class DynamoRegionStore:
             )
         except ClientError:
             state = self.read_lock()
+            if state.lease_owner == owner and state.lease_expires_at == _ms(now + lease_seconds) / 1000:
+                return  # our own write, retried after a lost answer: the lease is ours
             lease_live = state.lease_expires_at is not None and state.lease_expires_at > now
             reason = Reason.LOCK_HELD if lease_live else Reason.COOLDOWN
             raise LockNotAcquired(reason, self.region, state) from None
@@ -200,6 +208,11 @@ class DynamoRegionStore:
                 },
             )
         except ClientError as exc:
+            item = self._call("get_item", Key=self._key("lock"), ConsistentRead=True).get("Item") or {}
+            if item.get("last_failover_by", {}).get("S") == owner and _num(item, "last_failover_at") == (
+                _ms(now) / 1000
+            ):
+                return  # our own write, retried after a lost answer
             raise StoreUnavailable(f"{self.region}: lease no longer ours ({exc})") from None
 
     def release(self, *, owner: str, outcome: str) -> None:

@@ -159,6 +159,16 @@ def render_text(plan: Plan) -> str:
     rto = plan.extras.get("rto_budget")
     if rto:
         lines.append(f"RTO budget (primary outage -> DNS answers with a secondary): {rto['summary']}")
+        paths = rto.get("paths") or {}
+        if paths:
+            figures = ", ".join(
+                f"{name.replace('_', ' ')} {path['total_seconds']}s" for name, path in paths.items()
+            )
+            acts = "" if not rto.get("manual_promotion") else " (once failover.automated is on)"
+            lines.append(f"  automated failover paths{acts}: {figures}")
+        bound = rto.get("rpo_bound")
+        if bound:
+            lines.append(f"  RPO bound when it acts: {bound['bound_seconds']:g}s ({bound['covers']})")
         lines.append("")
     support = plan.extras.get("engine_support")
     if support:

@@ -18,9 +18,6 @@ from model.failover_timing import failover_timing as shared_timing
 ROUTE53_ALARM_PROPAGATION_S = 60
 # CloudWatch publishes a standard-resolution datapoint for the minute after it ends; alarms
 # evaluate once per period. Budget one period of metric delay.
-# Aurora global database managed failover: RTO "in the order of minutes" (Aurora User Guide,
-# aurora-global-database-disaster-recovery); we budget 5 minutes for the promotion itself.
-AURORA_FAILOVER_S = 300
 
 
 @dataclass(frozen=True)
@@ -34,6 +31,8 @@ class RtoBudget:
     outage), from the same model the failover simulator checks; None for a regional environment."""
     rpo_bound: dict[str, Any] | None = None
     """What the decider guarantees about data loss when it acts."""
+    worst_path: str | None = None
+    """Automated: which of ``paths`` the top-level terms are (the slowest)."""
 
     @property
     def total_seconds(self) -> int:
@@ -51,6 +50,7 @@ class RtoBudget:
             "manual_promotion": self.manual_promotion,
             "summary": self.summary,
             **({"paths": self.paths} if self.paths is not None else {}),
+            **({"worst_path": self.worst_path} if self.worst_path is not None else {}),
             **({"rpo_bound": self.rpo_bound} if self.rpo_bound is not None else {}),
         }
 
@@ -64,17 +64,20 @@ class RtoBudget:
             if self.manual_promotion
             else ""
         )
-        return f"worst case {self.total_seconds}s (~{self.total_seconds / 60:.1f} min), dominated by {self.dominant}{manual}: {parts}"
+        path = f" ({self.worst_path.replace('_', ' ')}, the slower path)" if self.worst_path else ""
+        return (
+            f"worst case {self.total_seconds}s (~{self.total_seconds / 60:.1f} min){path}, dominated by "
+            f"{self.dominant}{manual}: {parts}"
+        )
 
 
 def rto_budget(env: Environment) -> RtoBudget:
     """The critical path to DNS answering with the promoted secondary.
 
-    Two paths run in parallel after the outage: Route 53 marking the primary unhealthy
-    (health check, metric delay, alarm evaluation, Route 53), and the promotion (the
-    failover Lambda reads the same metric directly: sustained-outage wait, Aurora's managed
-    failover, then the promoted writer's alarm back to OK). DNS answers with the secondary
-    when both are done, plus one TTL for clients' caches.
+    Automated failover: the slower of the deciders' paths (full regional outage, writer-only
+    outage; ``lambda_src.failover.budget``). Without it: Route 53 marking the writer's region
+    unhealthy (health check, metric delay, alarm evaluation, Route 53) plus one TTL, and the
+    operator's `infra failover` on top (``manual_promotion``).
     """
     if not env.is_global:
         return RtoBudget(terms=[])
@@ -102,22 +105,11 @@ def rto_budget(env: Environment) -> RtoBudget:
     ttl = ("DNS TTL", env.dns.ttl_seconds, "dns.ttl_seconds")
     if not env.failover.automated:
         return RtoBudget(terms=[*route53_path, ttl], manual_promotion=True, **extra)
-    promotion_path = [
-        *detect,
-        (
-            "automated failover waits for a sustained outage",
-            env.failover.unhealthy_minutes * 60,
-            "failover.unhealthy_minutes (the failover Lambda re-checks every minute)",
-        ),
-        ("Aurora managed failover", AURORA_FAILOVER_S, "Aurora User Guide, DR page: minutes"),
-        (
-            "promoted writer's alarm returns to OK",
-            m.health_check_minutes * 60 + m.alarm_period_seconds + ROUTE53_ALARM_PROPAGATION_S,
-            "health check + one period + Route 53 propagation",
-        ),
-    ]
-    longest = max((route53_path, promotion_path), key=lambda path: sum(t[1] for t in path))
-    return RtoBudget(terms=[*longest, ttl], **extra)
+    # Automated: the outage-proof deciders' model (the same one the simulator checks), its
+    # worst path as the top-level figure, so the summary and `paths` can never disagree.
+    worst = max(paths.values(), key=lambda path: int(path["total_seconds"]))
+    terms = [(str(t["term"]), int(t["seconds"]), str(t["source"])) for t in worst["terms"]]
+    return RtoBudget(terms=terms, worst_path=str(worst["path"]), **extra)
 
 
 def failover_timing(env: Environment) -> failover_budget.Timing:

@@ -49,10 +49,10 @@ for _command in (
     deploying.up,
     deploying.destroy,
     operating.status,
-    operating.failover,
     deploying.rehome,
 ):
     app.command()(_command)
+app.add_typer(operating.failover_app, name="failover")
 app.add_typer(deploying.ephemeral_app, name="ephemeral")
 app.add_typer(schema_cmds.db_app, name="db")
 app.add_typer(upgrade_cmds.upgrade_app, name="upgrade")
@@ -61,6 +61,13 @@ app.add_typer(upgrade_cmds.upgrade_app, name="upgrade")
 def _guard_every_command(typer_app: typer.Typer) -> None:
     """Every command, in every group, ends through common.guarded: one error line and a documented
     exit code whatever happens (a new command is covered by being registered)."""
+    callback = typer_app.registered_callback
+    if (
+        callback is not None
+        and callback.callback is not None
+        and not getattr(callback.callback, "__wrapped__", None)
+    ):
+        callback.callback = guarded(callback.callback)
     for info in typer_app.registered_commands:
         if info.callback is not None and not getattr(info.callback, "__wrapped__", None):
             info.callback = guarded(info.callback)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,6 +15,7 @@ from orchestrator.cli.common import (
     EXIT_FAILED,
     EXIT_FINDINGS,
     EXIT_REFUSED,
+    EXIT_USAGE,
     EnvFileOption,
     EnvOption,
     JsonOption,
@@ -94,8 +97,30 @@ def _check_failover_request(env: Environment, to: str, *, unplanned: bool, allow
              "not yet replicated to the target. Nothing was changed.")  # fmt: skip
 
 
+failover_app = typer.Typer(
+    help="Move the writer to another region (`infra failover --to REGION`), and arm, disarm or show "
+    "the automated failover (`infra failover arm|disarm|status`).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+BreakGlassOption = Annotated[
+    bool,
+    typer.Option(
+        "--break-glass",
+        help="Take the flight lock only in the regions whose failover table answers (none answering: "
+        "proceed without it). A flight in progress or the cooldown still refuse.",
+    ),
+]
+ReasonOption = Annotated[
+    str, typer.Option("--reason", help="Why, recorded with the arm state (who and when are recorded too).")
+]
+
+
+@failover_app.callback()
 def failover(
-    to: Annotated[str, typer.Option("--to", help="Region whose cluster becomes the writer.")],
+    ctx: typer.Context,
+    to: Annotated[str | None, typer.Option("--to", help="Region whose cluster becomes the writer.")] = None,
     env: EnvOption = None,
     env_file: EnvFileOption = None,
     unplanned: Annotated[
@@ -107,15 +132,47 @@ def failover(
     allow_data_loss: Annotated[
         bool, typer.Option("--allow-data-loss", help="Accept losing the writes within the replication lag.")
     ] = False,
+    break_glass: BreakGlassOption = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the preconditions only.")] = False,
     yes: YesOption = False,
     role_arn: RoleArnOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Move the writer to another region: a planned switchover (RPO 0) by default, after checking
-    its preconditions; an unplanned failover only with --unplanned --allow-data-loss. Waits,
+    its preconditions; an unplanned failover only with --unplanned --allow-data-loss. Takes the
+    flight lock the automated deciders share (one flight at a time, then the cooldown), waits,
     verifies the new writer and prints a timeline."""
+    given = [name for name, value in (("--to", to), ("--env", env), ("--env-file", env_file),
+             ("--unplanned", unplanned), ("--allow-data-loss", allow_data_loss), ("--break-glass", break_glass),
+             ("--dry-run", dry_run), ("--yes", yes), ("--role-arn", role_arn), ("--json", json_output)) if value]  # fmt: skip
+    if ctx.invoked_subcommand is not None:
+        if given:
+            fail(EXIT_USAGE, f"{', '.join(given)}: options of `infra failover --to` given before "
+                 f"`{ctx.invoked_subcommand}`; put them after it (`infra failover {ctx.invoked_subcommand} "
+                 "--env E`)", kind="usage")  # fmt: skip
+        return
+    if to is None:
+        fail(EXIT_USAGE, "--to: missing; name the region whose cluster becomes the writer "
+             "(`infra failover --to REGION`), or use `infra failover arm|disarm|status`", kind="usage")  # fmt: skip
+    _move_writer(to, env, env_file, unplanned=unplanned, allow_data_loss=allow_data_loss,
+                 break_glass=break_glass, dry_run=dry_run, yes=yes, role_arn=role_arn, json_output=json_output)  # fmt: skip
+
+
+def _move_writer(
+    to: str,
+    env: str | None,
+    env_file: Path | None,
+    *,
+    unplanned: bool,
+    allow_data_loss: bool,
+    break_glass: bool,
+    dry_run: bool,
+    yes: bool,
+    role_arn: str | None,
+    json_output: bool,
+) -> None:
     from orchestrator.operate import failover as failover_ops
+    from orchestrator.operate import flight
 
     environment = resolve_environment(env, env_file)
     _check_failover_request(environment, to, unplanned=unplanned, allow_data_loss=allow_data_loss)
@@ -127,6 +184,7 @@ def failover(
         allow_data_loss=allow_data_loss,
         clients=aws,
         operation=operation,  # type: ignore[arg-type]
+        break_glass=break_glass,
     )
     if not json_output:
         typer.echo(plan.render_text())
@@ -143,19 +201,43 @@ def failover(
     if unplanned:
         err("WARNING: stop all writes to the old primary first; fencing is best effort and writes within "
             "the replication lag may be lost.")  # fmt: skip
-    confirm_needed = (unplanned or environment.protected) and not yes
+    confirm_needed = (unplanned or environment.protected or break_glass) and not yes
     if confirm_needed and (
         not sys.stdin.isatty() or not typer.confirm(f"Proceed with the {operation} to {to}?", default=False)
     ):
         err("Aborted: nothing was changed (pass --yes when not interactive).")
         raise typer.Exit(code=EXIT_REFUSED)
+    by = aws.identity.arn if aws.identity is not None else "operator"
     try:
-        timeline = failover_ops.execute_failover(
-            plan, aws, on_progress=lambda event: err(f"{event.at:%H:%M:%S} {event.event}: {event.detail}")
+        held = flight.take_flight(
+            environment, aws, plan.writer_region, by=by, now=time.time(), break_glass=break_glass
         )
+    except flight.FlightRefusedError as exc:
+        if json_output:
+            write_document({"plan": plan.to_json(), "timeline": None,
+                            "error": {"code": EXIT_REFUSED, "kind": "refused", "message": str(exc)}})  # fmt: skip
+        fail(EXIT_REFUSED, str(exc))
+    for warning in held.warnings:
+        err(f"warning: {warning}")
+    events: list[failover_ops.TimelineEvent] = []
+
+    def progress(event: failover_ops.TimelineEvent) -> None:
+        events.append(event)
+        err(f"{event.at:%H:%M:%S} {event.event}: {event.detail}")
+
+    def finish(outcome: str) -> None:
+        # Sent unless RDS refused it outright: an unknown answer or an interruption after the
+        # request may have started a promotion, so the cooldown starts.
+        sent = any(e.event == "requested" for e in events) and not any(e.event == "rejected" for e in events)
+        for warning in held.finish(sent=sent, outcome=outcome, now=time.time()):
+            err(f"warning: {warning}")
+
+    try:
+        timeline = failover_ops.execute_failover(plan, aws, on_progress=progress)
     except failover_ops.FailoverError as exc:
-        err(f"error: {exc}")
         partial = getattr(exc, "timeline", None)
+        finish(partial.outcome if partial is not None else "failed")
+        err(f"error: {exc}")
         if partial is not None and not json_output:
             typer.echo(partial.render_text())
         if json_output:
@@ -166,6 +248,10 @@ def failover(
             }
             write_document(doc)
         raise typer.Exit(code=EXIT_FAILED) from None
+    except BaseException:
+        finish("interrupted")
+        raise
+    finish(timeline.outcome)
     if json_output:
         write_document({"plan": plan.to_json(), "timeline": timeline.to_json()})
     else:
@@ -173,3 +259,115 @@ def failover(
         typer.echo(
             f"The writer is now in {to}. Nothing to change afterwards (README.md, 'After a failover')."
         )
+
+
+def _automation_environment(env: str | None, env_file: Path | None) -> Environment:
+    environment = resolve_environment(env, env_file)
+    if not environment.is_global:
+        fail(EXIT_REFUSED, f"{environment.name} is a regional environment: it has no automated failover "
+             "and no failover tables. Nothing was changed.")  # fmt: skip
+    return environment
+
+
+@failover_app.command("status")
+def failover_status(
+    env: EnvOption = None,
+    env_file: EnvFileOption = None,
+    role_arn: RoleArnOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The automated failover's arm state (effective and per region), the flight lock and the last
+    promotion, read from every region's failover table. Exits 1 when a region's table cannot be read."""
+    from orchestrator.operate import flight
+
+    environment = _automation_environment(env, env_file)
+    aws = _session(environment, role_arn)
+    document = flight.automation_status(environment, aws)
+    if document["armed"] is None:
+        unread = "; ".join(document["errors"].values()) or "no answer"
+        fail(EXIT_FAILED, f"no region's failover table could be read: {unread}", kind="aws")
+    if json_output:
+        write_document({"env": environment.name, "automation": document})
+    else:
+        typer.echo("\n".join(flight.render_automation(document)))
+        for region, record in document["regions"].items():
+            if isinstance(record, dict) and "error" in record:
+                continue
+            text = (
+                "no record (deploy default)"
+                if record is None
+                else f"{'armed' if record['armed'] else 'disarmed'} (generation {record['generation']}) "
+                f"by {record['changed_by']}: {record['reason'] or '-'}"
+            )
+            typer.echo(f"  {region:<15} {text}")
+    if document["errors"] or document["lock_errors"]:
+        raise typer.Exit(code=EXIT_FINDINGS)
+
+
+def _change_arm(
+    armed: bool, env: str | None, env_file: Path | None, reason: str, yes: bool, role_arn: str | None,
+    json_output: bool,
+) -> None:  # fmt: skip
+    from orchestrator.operate import flight
+
+    environment = _automation_environment(env, env_file)
+    aws = _session(environment, role_arn)
+    if (
+        armed
+        and environment.protected
+        and not yes
+        and (
+            not sys.stdin.isatty()
+            or not typer.confirm(
+                f"Arm automated failover of {environment.name} (it may promote with data loss "
+                f"up to failover.rpo_budget_seconds)?",
+                default=False,
+            )
+        )
+    ):
+        err("Aborted: nothing was changed (pass --yes when not interactive).")
+        raise typer.Exit(code=EXIT_REFUSED)
+    by = aws.identity.arn if aws.identity is not None else "operator"
+    try:
+        change = flight.change_arm(environment, aws, armed=armed, by=by, reason=reason, now=time.time())
+    except flight.ArmChangeError as exc:
+        fail(EXIT_FAILED, str(exc), kind="aws")
+    if not environment.failover.automated:
+        err(f"note: failover.automated is false in {environment.name}: no decider is deployed, so the arm "
+            "state takes effect once it is (`infra up`).")  # fmt: skip
+    for region, problem in sorted(change.failed.items()):
+        err(f"warning: {region} was not written: {problem}")
+    if json_output:
+        write_document({"env": environment.name, "change": change.as_dict()})
+    else:
+        typer.echo(
+            f"{'Armed' if armed else 'Disarmed'} automated failover of {environment.name} "
+            f"(generation {change.record.generation}) in {', '.join(change.written)}."
+        )
+
+
+@failover_app.command("arm")
+def failover_arm(
+    env: EnvOption = None,
+    env_file: EnvFileOption = None,
+    reason: ReasonOption = "",
+    yes: YesOption = False,
+    role_arn: RoleArnOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Arm the automated failover again (after its one promotion it disarms itself). Must reach
+    every region's failover table; a protected environment asks first (--yes when not interactive)."""
+    _change_arm(True, env, env_file, reason, yes, role_arn, json_output)
+
+
+@failover_app.command("disarm")
+def failover_disarm(
+    env: EnvOption = None,
+    env_file: EnvFileOption = None,
+    reason: ReasonOption = "",
+    role_arn: RoleArnOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Disarm the automated failover: the deciders keep observing and notifying but never promote.
+    Written to every region that answers; disarmed anywhere is disarmed."""
+    _change_arm(False, env, env_file, reason, True, role_arn, json_output)

@@ -80,7 +80,8 @@ def owned_urns(env: Environment, home: str) -> list[str]:
             f"{prefix}-aurora-global",
         ),
     ]
-    for role in APP_USERS:
+    # The failover probe's user (components/database_setup.py) is a generated password too.
+    for role in (*APP_USERS, *(["probe"] if env.failover.automated else [])):
         urns.append(
             _urn(
                 stack,

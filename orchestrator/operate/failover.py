@@ -29,6 +29,7 @@ from model import naming
 from model.environment import Environment
 from model.naming import writer_name
 from orchestrator.operate.aws import AwsSession, GlobalClusterReadError, describe_error
+from orchestrator.operate.flight import LockState, read_lock_state
 from orchestrator.operate.readings import (
     RECENT_WINDOW,
     REPLICATION_LAG_METRIC,
@@ -81,6 +82,9 @@ class FailoverPlan:
     warnings: tuple[str, ...] = ()
     lag: LagReading | None = None
     """The target's latest replication lag when planned."""
+    lock: LockState | None = None
+    """The flight lock and cooldown in the regions the operation would lock."""
+    break_glass: bool = False
 
     @property
     def failed_checks(self) -> tuple[Check, ...]:
@@ -123,6 +127,7 @@ class FailoverPlan:
                 "at": self.lag.at.isoformat() if self.lag.at else None,
                 "source_region": self.lag.source_region,
             },
+            "lock": None if self.lock is None else {**self.lock.to_json(), "break_glass": self.break_glass},
         }
 
     def render_text(self) -> str:
@@ -198,12 +203,16 @@ def plan_failover(
     operation: Operation = Operation.SWITCHOVER,
     max_lag_ms: float | None = None,
     now: datetime | None = None,
+    break_glass: bool = False,
 ) -> FailoverPlan:
     """Read the live state and evaluate every precondition of moving the writer to ``target_region``.
 
     ``operation`` picks switchover (default) or unplanned failover; a failover is refused unless
     ``allow_data_loss``. ``max_lag_ms`` bounds the target's replication lag for a switchover
-    (default: the environment's replication-lag alarm threshold)."""
+    (default: the environment's replication-lag alarm threshold). The flight lock shared with the
+    automated deciders (``orchestrator.operate.flight``) is a precondition too: a flight in
+    progress or a promotion within the cooldown refuses; unreadable failover tables refuse
+    unless ``break_glass``."""
     now = now or datetime.now(UTC)
     threshold = float(max_lag_ms if max_lag_ms is not None else env.monitoring.replication_lag_threshold_ms)
     global_id = naming.global_cluster_id(env.name)
@@ -224,6 +233,7 @@ def plan_failover(
             "request": None,
             "checks": tuple(checks),
             "warnings": tuple(warnings),
+            "break_glass": break_glass,
         }
         return FailoverPlan(**{**base, **kwargs})
 
@@ -334,6 +344,8 @@ def plan_failover(
     else:
         warnings.extend(_failover_warnings(view, target_region, lag))
     warnings.extend(_dns_and_file_notes(env, target_region))
+    lock = read_lock_state(env, clients, writer.region if writer else None, now=now.timestamp())
+    checks.extend(_lock_checks(env, lock, break_glass=break_glass))
 
     api_region = (writer.region if writer else None) if operation is Operation.SWITCHOVER else target_region
     request: dict[str, Any] | None = None
@@ -349,7 +361,37 @@ def plan_failover(
         checks=tuple(checks),
         warnings=tuple(warnings),
         lag=lag,
+        lock=lock,
     )
+
+
+def _lock_checks(env: Environment, lock: LockState, *, break_glass: bool) -> list[Check]:
+    checks: list[Check] = []
+    regions = ", ".join(lock.regions)
+    if lock.errors:
+        unread = "; ".join(lock.errors.values())
+        checks.append(
+            Check(
+                "flight_lock_readable",
+                False,
+                f"break-glass: the lock will be taken only where it answers (unreadable: {unread})"
+                if break_glass
+                else f"the flight lock shared with the automated deciders cannot be read: {unread}. Deploy "
+                "or repair the failover stack, or pass --break-glass to lock only the regions that answer",
+                blocking=not break_glass,
+            )
+        )
+    else:
+        checks.append(Check("flight_lock_readable", True, f"the failover tables answer in {regions}"))
+    problem = lock.problem(env)
+    checks.append(
+        Check(
+            "no_flight_or_cooldown",
+            problem is None,
+            problem or "no flight in progress and no promotion within the cooldown",
+        )
+    )
+    return checks
 
 
 def _switchover_checks(

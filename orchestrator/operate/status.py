@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from model import naming
 from model.environment import Environment
 from model.naming import writer_name
+from orchestrator.operate import flight
 from orchestrator.operate.aws import AwsSession, GlobalClusterReadError, describe_error, partition_home_region
 from orchestrator.operate.readings import (
     BASE_ALARM_SUFFIXES,
@@ -115,6 +116,9 @@ class EnvironmentStatus:
     writer_matches_file: bool | None = None
     regions: list[RegionStatus] = field(default_factory=list)
     dns: DnsStatus | None = None
+    automation: dict[str, Any] | None = None
+    """The automated failover's arm state and flight lock (orchestrator.operate.flight), global only."""
+    automation_error: str | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -299,6 +303,10 @@ def collect_status(
         status.writer_matches_file = status.writer_region == env.primary_region
 
     status.dns = _attempt_dns(aws, env, status)
+    if env.is_global:
+        failed: dict[str, str] = {}
+        status.automation = _attempt(failed, "automation", lambda: flight.automation_status(env, aws))
+        status.automation_error = failed.get("automation")
     status.problems = _problems(env, status)
     return status
 
@@ -592,6 +600,17 @@ def _problems(env: Environment, status: EnvironmentStatus) -> list[str]:
             )
         elif dns.answers_with_writer is None:
             problems.append(f"dns: cannot tell whether {dns.record_name} answers with the writer")
+    # The automation needs every region's failover table; with it off, a missing table only
+    # makes `infra failover` ask for --break-glass, which the failover command itself explains.
+    if env.failover.automated:
+        automation = status.automation
+        if automation is None:
+            problems.append(f"automated failover: state unreadable ({status.automation_error})")
+        else:
+            problems.extend(
+                f"automated failover: {text}"
+                for text in {**automation["errors"], **automation["lock_errors"]}.values()
+            )
     return problems
 
 
@@ -637,6 +656,10 @@ def _render_status(status: EnvironmentStatus) -> str:
         lines.extend(_render_region(region))
     if status.dns is not None:
         lines.extend(_render_dns(status.dns))
+    if status.automation is not None:
+        lines.extend(flight.render_automation(status.automation))
+    elif status.automation_error is not None:
+        lines.append(f"Automated failover: {status.automation_error}")
     if status.problems:
         lines.append("Problems:")
         lines.extend(f"  - {p}" for p in status.problems)

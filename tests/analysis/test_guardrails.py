@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from components import lambda_packaging
+from model import naming
 from model.environment import checked_in_environment_names
 from orchestrator.analysis import guardrails
 from orchestrator.analysis.guardrails import Node
@@ -1038,6 +1039,22 @@ def _automated(b: GraphBuilder) -> None:
 
 
 @case(
+    "failover-mesh-complete",
+    "a missing route back",
+    env="prod",
+    expect=(
+        "eu-west-1 has no route to us-west-2 (10.31.0.0/16) over the peering in route table(s) rtb-eu-west-1",
+    ),
+)
+def _mesh_route_missing(b: GraphBuilder, bad: bool) -> Node:
+    _automated(b)
+    b.mesh(skip=("prod-mesh-eu-west-1-rt0-to-us-west-2",) if bad else ())
+    b.decider()
+    [peering] = [n for n in b.nodes if n.resource.name == "prod-mesh-us-west-2-eu-west-1"]
+    return peering
+
+
+@case(
     "failover-functions-placed",
     "a probe outside the VPC",
     env="prod",
@@ -1376,13 +1393,16 @@ def test_checked_in_environment_plans_without_error_findings(env_name: str):
     assert {CLUSTER, FUNCTION, "pulumi:providers:aws"} <= types  # the rules had something to judge
 
 
-def _function_named(graph: guardrails.Graph, stack: str, subpackage: str) -> Node:
+def _function_named(graph: guardrails.Graph, stack: str, subpackage: str, region: str | None = None) -> Node:
+    """The stack's function of ``subpackage`` (of ``region``'s, in a stack deploying to several)."""
+    short = f"-{naming.short_region(region)}-" if region else ""
     return find(
         graph,
         lambda n: (
             n.stack == stack
             and n.type == FUNCTION
             and n.inputs["handler"].startswith(f"lambda_src.{subpackage}.")
+            and short in n.inputs["name"]
         ),
     )
 
@@ -1407,10 +1427,12 @@ def test_prod_primary_without_secretsmanager_endpoint_is_caught_on_its_callers()
     flagged = {f.resource for f in findings}
     for sub in ("health", "bootstrap"):
         assert _function_named(graph, "prod.us-east-1", sub).urn in flagged
+    # The failover stack's write probe in us-east-1's VPC reads its secret there too.
+    assert _function_named(graph, "prod.failover", "probe", region="us-east-1").urn in flagged
     # The rotation function runs outside the VPC (it reaches other regions' Lambda APIs).
     assert _function_named(graph, "prod.us-east-1", "rotation").urn not in flagged
     assert all("secretsmanager" in f.message for f in findings)
-    assert {f.stack for f in findings} == {"prod.us-east-1"}
+    assert {f.stack for f in findings} == {"prod.us-east-1", "prod.failover"}
 
 
 def test_prod_primary_without_ssm_endpoint_is_caught_on_the_migrator():
@@ -1511,9 +1533,10 @@ def test_prod_rotation_role_without_a_replica_key_is_refused():
 
     findings = evaluate(graph)
 
-    # Every secret the function rotates (master and the three users) is named, for eu-west-1 only.
+    # Every secret the function rotates (master, three users, the failover probe's user) is
+    # named, for eu-west-1 only.
     assert {(f.rule, f.resource) for f in findings} == {("rotation-encrypts-every-replica", rotation.urn)}
-    assert len(findings) == 4
+    assert len(findings) == 5
     assert all("replica key in eu-west-1" in f.message for f in findings)
 
 
@@ -1565,3 +1588,61 @@ def test_prod_secondary_given_master_credentials_is_refused():
 
     assert [(f.rule, f.resource) for f in findings] == [("secondary-without-credentials", cluster.urn)]
     assert "masterUsername" in findings[0].message and "masterPasswordWo" in findings[0].message
+
+
+# --- failover-mesh-complete: on prod's real plan (automated) ------------------------------------
+
+
+def _mesh_findings(graph: guardrails.Graph) -> list[str]:
+    return [f.message for f in evaluate(graph) if f.rule == "failover-mesh-complete"]
+
+
+def test_prod_mesh_is_complete() -> None:
+    assert _mesh_findings(planned_graph("prod")) == []
+
+
+def test_a_missing_route_to_one_peer_is_caught_naming_the_route_table() -> None:
+    graph = planned_graph("prod")
+    route = find(
+        graph,
+        lambda n: (
+            n.type == "aws:ec2/route:Route" and n.resource.name == "prod-mesh-us-east-1-rt0-to-us-west-2"
+        ),
+    )
+    graph.nodes.remove(route)
+
+    assert _mesh_findings(graph) == [
+        f"us-east-1 has no route to us-west-2 (10.31.0.0/16) over the peering in route table(s) "
+        f"{route.inputs['routeTableId']}: its probe cannot reach us-west-2's writer"
+    ]
+
+
+def test_an_unaccepted_peering_and_a_missing_ingress_are_caught() -> None:
+    graph = planned_graph("prod")
+    accepter = find(graph, lambda n: n.resource.name == "prod-mesh-us-east-1-eu-west-1-accept")
+    graph.nodes.remove(accepter)
+    for node in [
+        n for n in graph.nodes if n.resource.name.startswith("prod-mesh-eu-west-1-db-from-us-west-2-")
+    ]:
+        graph.nodes.remove(node)
+
+    assert _mesh_findings(graph) == [
+        "the peering us-east-1-eu-west-1 is never accepted in eu-west-1 (a VpcPeeringConnectionAccepter there "
+        "with autoAccept: true)",
+        "the database of eu-west-1 admits no MySQL (3306) from us-west-2's subnets (10.31.0.0/16): us-west-2's "
+        "probe cannot write its heartbeat there",
+    ]
+
+
+def test_a_missing_peering_is_caught_and_a_manual_environment_is_not_judged() -> None:
+    graph = planned_graph("prod")
+    peering = find(graph, lambda n: n.resource.name == "prod-mesh-us-west-2-eu-west-1")
+    graph.nodes.remove(peering)
+    assert _mesh_findings(graph) == [
+        "prod automates failover but has no VPC peering between us-west-2 and eu-west-1: their probes cannot "
+        "reach each other's writer (the failover stack's PeeringMesh)"
+    ]
+    graph.env = graph.env.model_copy(
+        update={"failover": graph.env.failover.model_copy(update={"automated": False})}
+    )
+    assert _mesh_findings(graph) == []

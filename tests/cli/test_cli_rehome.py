@@ -88,7 +88,7 @@ def test_owned_urns_are_exactly_resources_of_the_deployed_home_stack(deployed: I
     passwords = [
         u for u, r in home_state.items() if r["type"] == "random:index/randomPassword:RandomPassword"
     ]
-    assert len(passwords) == 4
+    assert len(passwords) == 5  # master, three users and the failover probe's user
     assert all(any(p.rpartition("::")[2].startswith(o.rpartition("::")[2] + "-") for o in owned_urns(env, HOME))
                for p in passwords)  # fmt: skip
 
@@ -108,7 +108,9 @@ def test_rehome_moves_every_owned_urn_in_one_state_move_then_rewrites_the_file(w
     assert [r["name"] for r in dest.values() if r["type"] == "aws:rds/globalCluster:GlobalCluster"] == [
         "prod-use1-aurora-global"
     ]
-    assert sum(r["type"] == "random:index/randomPassword:RandomPassword" for r in dest.values()) == 4
+    assert (
+        sum(r["type"] == "random:index/randomPassword:RandomPassword" for r in dest.values()) == 5
+    )  # with the probe user's
     after = world["file"].read_text()
     assert f"primary_region: {NEW_HOME}" in after
     assert f"secondary_regions: [{OTHER}, {HOME}]" in after

@@ -287,7 +287,9 @@ def test_the_home_stack_creates_the_probe_secret_replicated_to_every_region_and_
 def test_no_probe_secret_without_automated_failover():
     from orchestrator.analysis.plan import build_plan
 
-    plan = build_plan(load_environment("prod"), evaluate_rules=False)
+    prod = load_environment("prod")
+    manual = prod.model_copy(update={"failover": prod.failover.model_copy(update={"automated": False})})
+    plan = build_plan(manual, evaluate_rules=False)
     home = next(s for s in plan.stacks if s.spec.name == "prod.us-east-1")
     assert not [r for r in home.run.resources if r.type == SECRET and r.inputs["name"].endswith("/probe")]
     assert "probe_secret_arn" not in home.run.raw_outputs

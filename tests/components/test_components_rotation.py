@@ -165,7 +165,8 @@ def test_the_rotation_role_may_encrypt_with_every_key_of_every_secret_it_rotates
     kms = statement(role_statements(stack, rotation), "EncryptSecretVersionsAndReplicas")
     assert kms["Action"] == ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
     secrets = [r for r in stack.run.resources if r.type == SECRET]
-    assert len(secrets) == 4  # master and the three application users
+    # master, the three application users and, when automated, the failover probe's user
+    assert len(secrets) == 4 + plan.env.failover.automated
     for secret in secrets:
         keys = {secret.inputs["kmsKeyId"], *(r["kmsKeyId"] for r in secret.inputs.get("replicas") or [])}
         assert keys <= set(kms["Resource"]), secret.name

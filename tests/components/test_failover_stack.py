@@ -168,7 +168,20 @@ def test_an_automated_environment_runs_a_probe_in_each_vpc_and_a_decider_outside
     assert all(mesh_parts <= set(c.dependencies) for c in components)
 
 
-@pytest.mark.parametrize("env_name", GLOBAL_ENVS)
+MANUAL_ENVS = [name for name in GLOBAL_ENVS if not load_environment(name).failover.automated]
+
+
+def test_checked_in_prod_deploys_the_automation_in_dry_run_in_every_region() -> None:
+    deciders = [
+        r
+        for r in of_type(failover_stack("prod"), "aws:lambda/function:Function")
+        if r.inputs["handler"] == "lambda_src.failover.handler.handler"
+    ]
+    assert len(deciders) == len(load_environment("prod").regions)
+    assert {r.inputs["environment"]["variables"]["DRY_RUN"] for r in deciders} == {"true"}
+
+
+@pytest.mark.parametrize("env_name", MANUAL_ENVS)
 def test_without_automated_failover_the_stack_has_the_mesh_and_tables_but_no_functions(env_name: str) -> None:
     stack = failover_stack(env_name)
     assert of_type(stack, "aws:dynamodb/table:Table")

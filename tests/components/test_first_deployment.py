@@ -18,8 +18,8 @@ def test_every_rotation_schedule_waits_for_bootstrap_and_does_not_rotate_at_crea
     rotations = [r for s in plan.stacks for r in s.run.resources if r.type == ROTATION]
     bootstraps = {r.urn for s in plan.stacks for r in s.run.resources if r.type == INVOCATION}
     assert len(bootstraps) == 1  # the writer's stack invokes bootstrap once
-    # master secret + the three application users' secrets
-    assert len(rotations) == 4
+    # master secret + the three application users' secrets (+ the probe user's when automated)
+    assert len(rotations) == 4 + plan.env.failover.automated
     for rotation in rotations:
         assert rotation.inputs.get("rotateImmediately") is False, rotation.name
         assert bootstraps <= set(rotation.dependencies), f"{rotation.name} does not wait for bootstrap"

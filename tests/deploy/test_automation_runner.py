@@ -104,6 +104,10 @@ def default_program(stack: str) -> tuple[list[tuple[str, str]], dict[str, Any]]:
         "cluster_arn": f"arn:aws:rds:{rest}:111111111111:cluster:{slug}-cluster",
         "port": 3306,
         "alarm_topic_arn": f"arn:aws:sns:{rest}:111111111111:{slug}-alarms",
+        # the home stack of an automated environment (prod): the probe user's secret
+        "probe_secret_arn": f"arn:aws:secretsmanager:{rest}:111111111111:secret:aurora/{env}/users/probe-a1",
+        "probe_secret_replica_arns": {"us-west-2": "arn:aws:secretsmanager:us-west-2:1:secret:probe-a1"},
+        "secrets_kms_key_arn": f"arn:aws:kms:{rest}:111111111111:key/mrk-{slug}",
     }
     return resources, outputs
 

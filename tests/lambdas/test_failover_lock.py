@@ -145,6 +145,20 @@ def test_a_rejected_failover_releases_without_a_cooldown(stores):
     assert (lock.lease_owner, lock.last_failover_at, errors) == (None, None, {})
 
 
+def test_a_retried_acquire_or_record_after_a_lost_answer_is_still_ours(stores):
+    # The clients retry (max_attempts 2): a write that succeeded but whose answer was lost is
+    # sent again and fails its condition against our own item; it must not read as a refusal.
+    store = stores[FIRST]
+    store.try_acquire(owner="decider-1", now=NOW, lease_seconds=900, cooldown_seconds=COOLDOWN)
+    store.try_acquire(owner="decider-1", now=NOW, lease_seconds=900, cooldown_seconds=COOLDOWN)
+    store.record_failover(owner="decider-1", now=NOW + 5, outcome="promoted")
+    store.record_failover(owner="decider-1", now=NOW + 5, outcome="promoted")
+
+    assert store.read_lock().last_failover_at == NOW + 5
+    with pytest.raises(LockNotAcquired):  # another contender (or a later attempt) is refused
+        store.try_acquire(owner="decider-1", now=NOW + 6, lease_seconds=900, cooldown_seconds=COOLDOWN)
+
+
 def test_an_expired_lease_can_be_taken_over(stores):
     acquire_flight(
         stores, (FIRST, SECOND), owner="crashed", now=NOW, cooldown_seconds=COOLDOWN, lease_seconds=900

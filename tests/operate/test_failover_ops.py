@@ -31,6 +31,7 @@ from tests.support.live_aws import (
     aws_fakes,
     cluster_arn,
     db_cluster,
+    given_failover_tables,
     given_live_state,
     global_cluster,
     make_env,
@@ -60,6 +61,8 @@ ALL_SWITCHOVER_CHECKS = [
     "members_synchronized",
     "target_lag_known",
     "target_lag_within_threshold",
+    "flight_lock_readable",
+    "no_flight_or_cooldown",
 ]
 
 
@@ -170,6 +173,7 @@ def test_an_unreadable_writer_refuses_a_switchover_and_points_at_the_unplanned_f
     aws: AwsFakes,
 ) -> None:
     aws.dead(PRIMARY, "rds")
+    given_failover_tables(aws, (WEST, EU))
     west, eu = aws.stub("rds", WEST), aws.stub("rds", EU)
     west.add_response("describe_global_clusters", global_cluster(), {"GlobalClusterIdentifier": GLOBAL_ID})
     west.add_response("describe_db_clusters", db_cluster(WEST), {"DBClusterIdentifier": cluster_arn(WEST)})
@@ -336,6 +340,7 @@ def test_switchover_calls_the_api_in_the_writers_region_waits_and_verifies(aws: 
 def test_unplanned_failover_with_allow_data_loss_is_called_in_the_targets_region(aws: AwsFakes) -> None:
     # GIVEN the primary region is down and the operator accepts data loss
     aws.dead(PRIMARY, "rds")
+    given_failover_tables(aws, (WEST, EU))
     west = aws.stub("rds", WEST)
     west.add_response("describe_global_clusters", global_cluster(), {"GlobalClusterIdentifier": GLOBAL_ID})
     put_lag(

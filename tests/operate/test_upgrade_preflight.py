@@ -28,6 +28,7 @@ from tests.support.live_aws import (
     cluster_arn,
     db_cluster,
     env_data,
+    given_failover_tables,
     global_cluster,
     make_env,
     put_lag,
@@ -106,6 +107,7 @@ def given(
     engines: dict[str, str] | None = None,
 ) -> dict[str, Stubber]:
     """Every read of the preflight, in the order it makes them, region by region."""
+    given_failover_tables(aws)  # the switchover preconditions read the flight lock
     stubbers = {region: aws.stub("rds", region) for region in REGIONS}
     answer = global_cluster(sync=sync)
     answer["GlobalClusters"][0]["EngineVersion"] = running

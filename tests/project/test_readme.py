@@ -51,6 +51,8 @@ def _cli_commands() -> set[str]:
         subcommands = getattr(command, "commands", None)
         if subcommands:
             names.update(f"{name} {sub}" for sub in subcommands)
+            if getattr(command, "invoke_without_command", False):
+                names.add(name)  # a group that runs on its own too (`infra failover --to`)
         else:
             names.add(name)
     return names

@@ -37,12 +37,15 @@ _DEAD_CONFIG = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts"
 
 
 def command_tree(app: typer.Typer) -> dict[str, click.Command]:
-    """Every leaf command of the CLI by its path ("plan", "db promote", ...)."""
+    """Every runnable command of the CLI by its path ("plan", "db promote", ...): the leaves, and
+    a group that runs on its own too (``infra failover --to``)."""
     leaves: dict[str, click.Command] = {}
 
     def walk(command: click.Command, path: str) -> None:
         subcommands = getattr(command, "commands", None)
         if subcommands:
+            if path and getattr(command, "invoke_without_command", False):
+                leaves[path] = command
             for name, sub in subcommands.items():
                 walk(sub, f"{path} {name}".strip())
         else:

@@ -11,8 +11,8 @@ environment, so the builder adds, explicitly:
 * every stack's AWS provider, pinned to the environment's account and deploy role with the
   required default tags, as soon as the stack gets its first resource (``no-ambient-provider``,
   ``provider-pinned-to-account``, ``required-tags``);
-* for an environment with ``failover.automated``, a decider function
-  (``automated-failover-deployed`` warns without one);
+* no automated failover: the environment's ``failover.automated`` is set false (prod has it
+  on), so a case that is about the automation turns it on and adds ``decider()`` itself;
 * for a global environment, the writer name's tree as the real plan has it: the dns stack's
   health checks and writer records and every region's writer-health alarm, copied from the
   environment's offline plan (``writer-failover-records`` fires on a global environment
@@ -91,9 +91,18 @@ def apply_overrides(inputs: dict[str, Any], overrides: dict[str, Any]) -> dict[s
     return merged
 
 
+PEERING = "aws:ec2/vpcPeeringConnection:VpcPeeringConnection"
+ACCEPTER = "aws:ec2/vpcPeeringConnectionAccepter:VpcPeeringConnectionAccepter"
+ROUTE = "aws:ec2/route:Route"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
 class GraphBuilder:
     def __init__(self, env_name: str, *, failover_records: bool = True) -> None:
-        self.env: Environment = load_environment(env_name)
+        env = load_environment(env_name)
+        self.env: Environment = env.model_copy(
+            update={"failover": env.failover.model_copy(update={"automated": False})}
+        )
         self.nodes: list[Node] = []
         self.roles: dict[str, str] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
@@ -103,8 +112,6 @@ class GraphBuilder:
         """The plan's date (None: date-dependent rules don't run, as in the policy pack)."""
         if failover_records and self.env.is_global:
             self.writer_tree()
-        if self.env.failover.automated:
-            self.decider()
 
     # --- stacks ------------------------------------------------------------------------------
 
@@ -333,6 +340,8 @@ class GraphBuilder:
         Returns the decider of ``stack`` (default: the first secondary's)."""
         wanted = stack or self.secondary
         found: Node | None = None
+        if not any(n.type == PEERING for n in self.nodes):
+            self.mesh()  # the paths the probes need (failover-mesh-complete)
         for region in self.env.regions:
             region_stack = f"{self.env.name}.{region}"
             if not any(n.type == VPC_ENDPOINT and n.stack == region_stack for n in self.nodes):
@@ -352,6 +361,31 @@ class GraphBuilder:
                     found = node
         assert found is not None, f"{wanted} is not a regional stack of {self.env.name}"
         return found
+
+    def mesh(self, *, skip: tuple[str, ...] = ()) -> None:
+        """The peering mesh as components.peering declares it (in the regional stacks here, each
+        resource with its region's provider): per pair the requester (earlier region), its
+        accepter, a route each way and MySQL ingress each way. ``skip`` leaves out resources
+        by name, for the failover-mesh-complete cases."""
+        env = self.env
+        for index, first in enumerate(env.regions):
+            for second in env.regions[index + 1 :]:
+                pair = f"{env.name}-mesh-{first}-{second}"
+                nodes: list[tuple[str, str, str, dict[str, Any]]] = [
+                    (PEERING, pair, first, {"vpcId": f"vpc-{first}", "peerRegion": second,
+                                            "peerVpcId": f"vpc-{second}", "autoAccept": False}),
+                    (ACCEPTER, f"{pair}-accept", second, {"vpcPeeringConnectionId": f"{pair}-id", "autoAccept": True}),
+                ]  # fmt: skip
+                for source, target in ((first, second), (second, first)):
+                    nodes.append((ROUTE, f"{env.name}-mesh-{source}-rt0-to-{target}", source, {
+                        "routeTableId": f"rtb-{source}", "destinationCidrBlock": env.network.cidrs[target],
+                        "vpcPeeringConnectionId": f"{pair}-id"}))  # fmt: skip
+                    nodes.append((INGRESS, f"{env.name}-mesh-{target}-db-from-{source}", target, {
+                        "securityGroupId": f"sg-{target}-db", "ipProtocol": "tcp", "fromPort": 3306.0,
+                        "toPort": 3306.0, "cidrIpv4": env.network.cidrs[source]}))  # fmt: skip
+                for type_, name, region, inputs in nodes:
+                    if name not in skip:
+                        self.add(type_, name, inputs, stack=f"{env.name}.{region}")
 
     def schedule(self, function_name: str, stack: str, expression: str = "rate(1 minute)") -> Node:
         """An EventBridge schedule and its target for a function (components.lambda_function)."""

@@ -22,6 +22,7 @@ from model.naming import HEALTH_NAMESPACE
 from orchestrator.operate.aws import (
     AwsSession,
 )
+from tests.support.failover import create_failover_table
 
 ACCOUNT = "123456789012"  # moto's account: STS answers with it
 ENGINE = "8.0.mysql_aurora.3.10.3"
@@ -184,6 +185,30 @@ def aws_fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsFakes]:
         yield AwsFakes()
 
 
+def failover_table(region: str) -> str:
+    return f"prod-aurora-{SHORT[region]}-failover"
+
+
+def given_failover_tables(aws: AwsFakes, regions: tuple[str, ...] = (PRIMARY, WEST, EU)) -> dict[str, Any]:
+    """The failover stack's tables (components/failover_table.py: pk/sk strings) in moto;
+    returns the DynamoDB client of each region."""
+    clients: dict[str, Any] = {}
+    for region in regions:
+        client = aws.read.get(("dynamodb", region)) or aws.moto("dynamodb", region)
+        if failover_table(region) in client.list_tables()["TableNames"]:
+            clients[region] = client
+            continue
+        create_failover_table(client, failover_table(region))
+        clients[region] = client
+    return clients
+
+
+def without_failover_tables(aws: AwsFakes, regions: tuple[str, ...] = (PRIMARY, WEST, EU)) -> None:
+    """DynamoDB answers but the failover stack was never deployed (ResourceNotFoundException)."""
+    for region in regions:
+        aws.read.setdefault(("dynamodb", region), boto3.client("dynamodb", region_name=region))
+
+
 def put_alarms(
     cloudwatch: Any, region: str, *, lag_alarm: bool, states: dict[str, str] | None = None
 ) -> None:
@@ -330,7 +355,8 @@ UNHEALTHY = "Failure: The alarm is in the ALARM state"
 
 
 def healthy_deployment(aws: AwsFakes, now: datetime, *, writer: str = PRIMARY) -> None:
-    """Global cluster, clusters, alarms, health metrics and lag of a running deployment."""
+    """Global cluster, clusters, alarms, health metrics, lag and failover tables of a running deployment."""
+    given_failover_tables(aws)
     readers = [r for r in (PRIMARY, WEST, EU) if r != writer]
     rds_first = aws.stub("rds", PRIMARY)
     rds_first.add_response(
@@ -372,9 +398,15 @@ def given_live_state(
     engines: dict[str, str] | None = None,
     lag_ms: float | None = 150.0,
     writer: str = PRIMARY,
+    tables: bool = True,
 ) -> None:
     """The reads plan_failover makes: the global cluster (in the target's region first), each
-    member's cluster in its own region (switchover), and the target's lag in its region."""
+    member's cluster in its own region (switchover), the target's lag in its region, and the
+    flight lock in the failover tables (deployed unless ``tables`` is false)."""
+    if tables:
+        given_failover_tables(aws)
+    else:
+        without_failover_tables(aws)
     answer = global_answer or global_cluster(writer=writer)
     stubbers = {region: aws.stub("rds", region) for region in (PRIMARY, WEST, EU)}
     stubbers[target].add_response("describe_global_clusters", answer, {"GlobalClusterIdentifier": GLOBAL_ID})

@@ -9,6 +9,7 @@ tables other than the environment's own.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -146,3 +147,103 @@ def _tables_scoped(graph: Graph) -> Iterator[Hit]:
                     f"statement {statement.get('Sid', '?')} reaches failover tables outside {env.name}'s own "
                     f"({', '.join(bad)}): name the tables of model.naming.failover_tables",
                 )
+
+
+PEERING = "aws:ec2/vpcPeeringConnection:VpcPeeringConnection"
+ACCEPTER = "aws:ec2/vpcPeeringConnectionAccepter:VpcPeeringConnectionAccepter"
+ROUTE = "aws:ec2/route:Route"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+MYSQL_PORT = 3306
+
+
+def _admits_mysql_from(node: Node, cidr: str) -> bool:
+    source = node.inputs.get("cidrIpv4")
+    low, high = node.inputs.get("fromPort"), node.inputs.get("toPort")
+    if not isinstance(source, str) or not isinstance(low, int | float) or not isinstance(high, int | float):
+        return False
+    try:
+        inside = ipaddress.ip_network(source).subnet_of(ipaddress.ip_network(cidr))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return inside and low <= MYSQL_PORT <= high and node.inputs.get("ipProtocol") in ("tcp", "6", "-1")
+
+
+@rule(
+    "failover-mesh-complete",
+    "error",
+    "in an automated environment every region's probe reaches every other region's writer: a VPC peering "
+    "between every pair of regions, accepted in the accepter's region, a route to the peer's CIDR over it "
+    "in every private route table the mesh uses, and database ingress on 3306 from the peer's subnets",
+    "issue 13 ('SQL write probes ... over inter-region VPC peering'); components/peering.py",
+    cross_stack=True,
+)
+def _mesh_complete(graph: Graph) -> Iterator[Hit]:
+    env = graph.env
+    if not (env.is_global and env.failover.automated):
+        return
+    probes = {naming.function_name(env.name, r, naming.FAILOVER_PROBE) for r in env.regions}
+    if not probes & set(_functions_by_name(graph)):
+        return  # nothing deployed that needs the mesh: automated-failover-deployed says so
+    cidrs = env.network.cidrs
+    connections = {frozenset({n.region, str(n.inputs.get("peerRegion"))}): n for n in graph.of_type(PEERING)}
+    accepters = list(graph.of_type(ACCEPTER))
+    routes = list(graph.of_type(ROUTE))
+    ingress = list(graph.of_type(INGRESS))
+    mesh_ids = {n.resource.id for n in connections.values()}
+    for index, first in enumerate(env.regions):
+        for second in env.regions[index + 1 :]:
+            connection = connections.get(frozenset({first, second}))
+            if connection is None:
+                yield (
+                    None,
+                    (
+                        f"{env.name} automates failover but has no VPC peering between {first} and {second}: "
+                        "their probes cannot reach each other's writer (the failover stack's PeeringMesh)"
+                    ),
+                )
+                continue
+            cid = connection.resource.id
+            peer = second if connection.region == first else first
+            if not any(
+                n.region == peer
+                and n.inputs.get("vpcPeeringConnectionId") == cid
+                and n.inputs.get("autoAccept")
+                for n in accepters
+            ):
+                yield (
+                    connection,
+                    (
+                        f"the peering {first}-{second} is never accepted in {peer} "
+                        "(a VpcPeeringConnectionAccepter there with autoAccept: true)"
+                    ),
+                )
+            for source, target in ((first, second), (second, first)):
+                tables = {
+                    r.inputs.get("routeTableId")
+                    for r in routes
+                    if r.region == source and r.inputs.get("vpcPeeringConnectionId") in mesh_ids
+                }
+                routed = {
+                    r.inputs.get("routeTableId")
+                    for r in routes
+                    if r.region == source
+                    and r.inputs.get("vpcPeeringConnectionId") == cid
+                    and r.inputs.get("destinationCidrBlock") == cidrs[target]
+                }
+                missing = sorted(str(t) for t in tables - routed) or ([] if routed else ["any"])
+                if missing:
+                    yield (
+                        connection,
+                        (
+                            f"{source} has no route to {target} ({cidrs[target]}) over the peering in route "
+                            f"table(s) {', '.join(missing)}: its probe cannot reach {target}'s writer"
+                        ),
+                    )
+                if not any(n.region == target and _admits_mysql_from(n, cidrs[source]) for n in ingress):
+                    yield (
+                        connection,
+                        (
+                            f"the database of {target} admits no MySQL ({MYSQL_PORT}) from {source}'s subnets "
+                            f"({cidrs[source]}): {source}'s probe cannot write its heartbeat there"
+                        ),
+                    )
