@@ -1220,9 +1220,11 @@ def test_baseline_graphs_are_clean(env_name: str):
     b = GraphBuilder(env_name)
     b.aurora_cluster()
     b.vpc_endpoints()
-    for sub in ("health", "rotation_sql", "bootstrap", "migrator"):
+    for sub in ("health", "rotation_sql", "bootstrap_worker", "migrator"):
         b.lambda_function(sub)
-    b.lambda_function("rotation", vpcConfig=None)  # outside the VPC: it reaches other regions' Lambda APIs
+    # Outside the VPC: they reach other regions' Lambda APIs (the writer region's worker).
+    b.lambda_function("rotation", vpcConfig=None)
+    b.lambda_function("bootstrap", vpcConfig=None)
     b.secret(f"aurora/{env_name}/master")
     b.regional_outputs()
     if b.env.is_global:
@@ -1405,10 +1407,11 @@ def test_prod_primary_without_secretsmanager_endpoint_is_caught_on_its_callers()
 
     assert {f.rule for f in findings} == {"lambda-apis-reachable"}
     flagged = {f.resource for f in findings}
-    for sub in ("health", "bootstrap"):
-        assert _function_named(graph, "prod.us-east-1", sub).urn in flagged
-    # The rotation function runs outside the VPC (it reaches other regions' Lambda APIs).
-    assert _function_named(graph, "prod.us-east-1", "rotation").urn not in flagged
+    assert _function_named(graph, "prod.us-east-1", "health").urn in flagged
+    # The rotation and bootstrap functions run outside the VPC (they reach other regions'
+    # Lambda APIs); their in-VPC workers call no AWS API.
+    for sub in ("rotation", "bootstrap", "rotation_sql", "bootstrap_worker"):
+        assert _function_named(graph, "prod.us-east-1", sub).urn not in flagged
     assert all("secretsmanager" in f.message for f in findings)
     assert {f.stack for f in findings} == {"prod.us-east-1"}
 
