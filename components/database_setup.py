@@ -1,9 +1,10 @@
 """Database bootstrap at deploy time and the environment's own migrator (pull model).
 
-In the stack that holds the writer (primary or regional): least-privilege users whose
-passwords live in their own replicated secrets, a bootstrap Lambda invoked during `up`
-(re-run only when its inputs change) that creates the database, the users and the
-migration bookkeeping, a private versioned KMS-encrypted TLS-only bucket for the
+In the home region's stack (primary or regional): least-privilege users whose passwords
+live in their own replicated secrets, a bootstrap Lambda invoked during `up` (re-run only
+when its inputs change) that creates the database, the users and the migration bookkeeping
+on the current writer, wherever it is (through the writer region's bootstrap worker,
+components.lambdas), a private versioned KMS-encrypted TLS-only bucket for the
 migration sets published to this environment, the migrator Lambda that applies them, and
 the SSM parameter it publishes the applied version to (FC-000-4, FC-001-5, FC-002-4).
 """
@@ -19,7 +20,7 @@ import pulumi_aws as aws
 
 from components.credentials import Credentials, CredentialsArgs
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, function_archive
-from components.lambdas import secret_read_statements
+from components.lambdas import BOOTSTRAP_WORKER_TIMEOUT_SECONDS, secret_read_statements
 from components.network import Network
 from components.providers import child_opts
 from components.tags import resource_tags
@@ -54,6 +55,8 @@ class DatabaseSetup(pulumi.ComponentResource):
         secrets_replica_key_arns: Mapping[str, pulumi.Input[str]],
         master_secret_arn: pulumi.Input[str],
         writer_endpoint: pulumi.Input[str],
+        global_cluster_arn: pulumi.Input[str] | None,
+        bootstrap_worker: pulumi.Resource,
         secret_host: pulumi.Input[str],
         port: pulumi.Input[int],
         layer_arn: pulumi.Input[str],
@@ -118,30 +121,59 @@ class DatabaseSetup(pulumi.ComponentResource):
         if self.probe_secret_arn is not None:
             bootstrap_secrets.append(self.probe_secret_arn)
 
+        # The bootstrap follows the writer like rotation (components.lambdas): this function, in
+        # the home region and outside any VPC, reads the secrets, finds the writer and invokes
+        # the bootstrap worker of the writer's region, which runs the SQL on its own cluster.
         bootstrap_name = naming.function_name(env.name, region, "bootstrap")
+        workers = naming.bootstrap_worker_arns(env)
+        statements: list[dict[str, Any]] = [
+            *secret_read_statements([master_secret_arn, *bootstrap_secrets], secrets_key_arn, region),
+            {
+                "Sid": "InvokeBootstrapWorkers",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": [workers[r] for r in sorted(workers)],
+            },
+        ]
+        environment: dict[str, pulumi.Input[str]] = {
+            "MASTER_SECRET_ARN": master_secret_arn,
+            "HOME_REGION": region,
+            "SQL_WORKERS": json.dumps(workers, sort_keys=True),
+            "WORKER_TIMEOUT_SECONDS": str(BOOTSTRAP_WORKER_TIMEOUT_SECONDS),
+        }
+        if global_cluster_arn is not None:
+            # DescribeGlobalClusters authorizes on the global-cluster resource type (Service
+            # Authorization Reference, Amazon RDS: DescribeGlobalClusters, global-cluster*).
+            statements.append(
+                {
+                    "Sid": "FindTheWriter",
+                    "Effect": "Allow",
+                    "Action": ["rds:DescribeGlobalClusters"],
+                    "Resource": global_cluster_arn,
+                }
+            )
+            environment["GLOBAL_CLUSTER_ID"] = naming.global_cluster_id(env.name)
         bootstrap = LambdaFunction(
             f"{name}-bootstrap",
             LambdaFunctionArgs(
                 function_name=bootstrap_name,
                 subpackage="bootstrap",
                 handler="lambda_src.bootstrap.handler.handler",
-                description=f"Creates {env.database.database_name}, its users and the migration bookkeeping",
-                statements=[
-                    *secret_read_statements([master_secret_arn, *bootstrap_secrets], secrets_key_arn, region),
-                ],
-                environment={
-                    "MASTER_SECRET_ARN": master_secret_arn,
-                    "DB_HOST": writer_endpoint,
-                },
-                timeout_seconds=180,
-                **in_vpc,
+                description=f"Creates {env.database.database_name}, its users and the migration bookkeeping on the writer",
+                statements=statements,
+                environment=environment,
+                # Outside any VPC on purpose (like rotation): it calls only AWS APIs, one of them
+                # (Lambda Invoke) in whichever region holds the writer.
+                timeout_seconds=BOOTSTRAP_WORKER_TIMEOUT_SECONDS + 60,
                 **common,
             ),
             provider,
             pulumi.ResourceOptions(parent=self),
         )
-        # Runs during `up`, again only when its input changes (new code, users or database). A
-        # failure fails the deployment with the database's own error message.
+        # Runs during `up`, again only when its input changes (new code of the function or its
+        # worker, users or database). A failure fails the deployment with the database's own
+        # error message. The home region's worker must exist first: the writer is there on a
+        # first deployment (the other regions' workers exist once their stacks are deployed).
         self.bootstrap_run = aws.lambda_.Invocation(
             f"{name}-bootstrap-run",
             function_name=bootstrap.function_name,
@@ -150,10 +182,12 @@ class DatabaseSetup(pulumi.ComponentResource):
                     "database": env.database.database_name,
                     "users": self.user_secret_arns,
                     **({"probe_user": self.probe_secret_arn} if self.probe_secret_arn is not None else {}),
-                    "version": function_archive("bootstrap").sha256_base64,
+                    "version": ".".join(
+                        function_archive(sub).sha256_base64 for sub in ("bootstrap", "bootstrap_worker")
+                    ),
                 }
             ),
-            opts=child_opts(self, provider, depends_on=[bootstrap, *versions, *ready]),
+            opts=child_opts(self, provider, depends_on=[bootstrap, bootstrap_worker, *versions, *ready]),
         )
 
         bucket_name = migrations_bucket_name(env)

@@ -1,5 +1,5 @@
 """The Lambdas of a regional stack: health check (every region), secret rotation (where the
-secret lives), the rotation SQL worker (every region) and guarded automated failover (the
+secret lives), the rotation SQL and bootstrap workers (every region) and guarded automated failover (the
 failover-target secondary), with the exact IAM actions each one's code calls.
 
 Rotation follows the writer wherever it is (DESIGN.md 4b): the rotation function in the home
@@ -8,6 +8,8 @@ in-VPC ``rotation-sql`` worker of the writer's region through the Lambda API. Ev
 stack runs a worker, and the rotation role may invoke every region's worker by its ARN,
 derived from names: no input of any stack depends on where the writer is now. Same-account
 invocation needs only the caller's identity policy, so the workers carry no resource policy.
+The deploy-time bootstrap (components.database_setup) follows the writer the same way,
+through the ``bootstrap-worker`` every regional stack runs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ if TYPE_CHECKING:
 ROTATION_SQL_TIMEOUT_SECONDS = 30
 """The worker's timeout: logins with up to three passwords, ALTER USER and a check, each bounded
 by 3 s connect and 5 s read timeouts. The rotation function waits a little longer for it."""
+
+BOOTSTRAP_WORKER_TIMEOUT_SECONDS = 120
+"""The bootstrap worker's timeout: connect retries (1 + 2 + 4 s of backoff, 5 s connect timeouts),
+then the database, users, grants and the probe user, each statement bounded by 30 s read and
+write timeouts. The bootstrap function (components.database_setup) waits a little longer."""
 
 
 def secret_read_statements(secret_arns: Any, key_arn: Any, region: str) -> list[dict[str, Any]]:
@@ -154,6 +161,30 @@ class RegionalLambdas(pulumi.ComponentResource):
                     "REGION_NAME": region,
                 },
                 timeout_seconds=ROTATION_SQL_TIMEOUT_SECONDS,
+                **in_vpc,  # type: ignore[arg-type]
+                **common,  # type: ignore[arg-type]
+            ),
+            provider,
+            pulumi.ResourceOptions(parent=self),
+        )
+
+        # The database half of the deploy-time bootstrap, in every region for the same reason:
+        # the bootstrap function (home region, components.database_setup) invokes the worker of
+        # whichever region holds the writer now. Credentials arrive in the payload.
+        self.bootstrap_worker = LambdaFunction(
+            f"{name}-bootstrap-worker",
+            LambdaFunctionArgs(
+                function_name=naming.function_name(env.name, region, naming.BOOTSTRAP_WORKER),
+                subpackage="bootstrap_worker",
+                handler="lambda_src.bootstrap_worker.handler.handler",
+                description=f"Bootstrap SQL (database, users, bookkeeping) on {cluster_identifier} while it is the writer",
+                statements=[],
+                environment={
+                    "DB_HOST": cluster.writer_endpoint,
+                    "DB_PORT": cluster.port.apply(str),
+                    "REGION_NAME": region,
+                },
+                timeout_seconds=BOOTSTRAP_WORKER_TIMEOUT_SECONDS,
                 **in_vpc,  # type: ignore[arg-type]
                 **common,  # type: ignore[arg-type]
             ),
@@ -347,6 +378,7 @@ class RegionalLambdas(pulumi.ComponentResource):
             "health_function_arn": self.health.function_arn,
             "health_function_name": self.health.function_name,
             "rotation_sql_function_arn": self.rotation_sql.function_arn,
+            "bootstrap_worker_function_arn": self.bootstrap_worker.function_arn,
         }
         if self.rotation is not None:
             out["rotation_function_arn"] = self.rotation.function_arn

@@ -21,7 +21,7 @@ from components.tags import resource_tags
 DB_PORT = 3306
 HTTPS = 443
 
-# Services the in-VPC Lambdas call (health check, rotation, bootstrap, migrator): Secrets
+# Services the in-VPC Lambdas call (health check, workers, migrator, probe): Secrets
 # Manager (credentials), CloudWatch metrics (`monitoring`) and Logs, RDS (status and
 # rotation's DescribeDBClusters), SNS (notifications), SSM (schema version parameter).
 DEFAULT_INTERFACE_ENDPOINTS: tuple[str, ...] = ("secretsmanager", "monitoring", "logs", "rds", "sns", "ssm")

@@ -198,6 +198,8 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
             secrets_replica_key_arns=secrets_key.replica_arns,
             master_secret_arn=credentials.secret_arn,
             writer_endpoint=cluster.writer_endpoint,
+            global_cluster_arn=cluster.global_cluster_arn,
+            bootstrap_worker=lambdas.bootstrap_worker,
             secret_host=cluster.global_writer_endpoint or cluster.writer_endpoint,
             port=cluster.port,
             layer_arn=lambdas.layer_arn,

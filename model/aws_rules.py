@@ -995,7 +995,7 @@ _DATABASE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 RDS_RESERVED_USERS = frozenset({"admin", "rdsadmin", "rdsrepladmin", "rdsproxyadmin"})
 """Users RDS creates or the product refuses as master (RDS User Guide, MySQL master user)."""
 SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
-"""Mirrors lambda_src/bootstrap/bootstrap.py SYSTEM_SCHEMAS: bootstrap refuses these databases."""
+"""Mirrors lambda_src/common/bootstrap_sql.py SYSTEM_SCHEMAS: bootstrap refuses these databases."""
 # MySQL 8.0 Reference Manual, "Keywords and Reserved Words" (the reserved ones, marked (R)).
 MYSQL_RESERVED_WORDS = frozenset(
     """
@@ -1054,7 +1054,7 @@ def check_master_username(field: str, value: str, *, application_users: Iterable
             "bootstrap refuses a user that is the master user",
             value=value,
             fix="use e.g. dbadmin",
-            source="lambda_src/bootstrap/bootstrap.py validate",
+            source="lambda_src/common/bootstrap_sql.py validate",
         )
     return value
 
@@ -1074,7 +1074,7 @@ def check_database_name(field: str, value: str) -> str:
             rule=f"must not be a system schema ({', '.join(sorted(SYSTEM_SCHEMAS))}): bootstrap refuses it",
             value=value,
             fix="use e.g. app",
-            source="lambda_src/bootstrap/bootstrap.py validate",
+            source="lambda_src/common/bootstrap_sql.py validate",
         )
     if value.lower() in MYSQL_RESERVED_WORDS:
         raise RuleViolation(

@@ -40,7 +40,7 @@ EPHEMERAL_DIR = PROJECT_ROOT / ".ephemeral"
 them in `status`/`destroy`; the definition also travels in the stacks' config."""
 APP_USERS: dict[str, str] = {"app": "app_rw", "readonly": "app_ro", "migrator": "app_migrator"}
 PROBE_USER = "aurora_probe"
-"""MySQL user of the automated failover's write probe (heartbeat table only; lambda_src.bootstrap.probe_user)."""
+"""MySQL user of the automated failover's write probe (heartbeat table only; lambda_src.bootstrap_worker.probe_user)."""
 """Roles of the application users bootstrap creates -> their MySQL user names (components.database_setup)."""
 DEFAULT_ENVIRONMENT = "dev"  # never prod (FC-004-9)
 PROJECT_NAME = "aurora-global"

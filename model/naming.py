@@ -62,16 +62,30 @@ def function_arn(account_id: str, region: str, name: str) -> str:
     return f"arn:aws:lambda:{region}:{account_id}:function:{name}"
 
 
-def rotation_sql_worker_arns(env: Environment) -> dict[str, str]:
-    """Region -> ARN of the rotation SQL worker, for every region of the environment.
+BOOTSTRAP_WORKER = "bootstrap-worker"
+"""Purpose of the in-VPC bootstrap worker every regional stack runs (function_name's ``purpose``)."""
 
-    Derived from names only, so the rotation function's inputs never depend on where the
-    writer is (DESIGN.md 4b).
+
+def worker_arns(env: Environment, purpose: str) -> dict[str, str]:
+    """Region -> ARN of the function ``purpose`` in that region, for every region of the environment.
+
+    Derived from names only, so the inputs of a function that follows the writer (rotation,
+    bootstrap) never depend on where the writer is (DESIGN.md 4b).
     """
     return {
-        region: function_arn(env.account_id, region, function_name(env.name, region, ROTATION_SQL_WORKER))
+        region: function_arn(env.account_id, region, function_name(env.name, region, purpose))
         for region in env.regions
     }
+
+
+def rotation_sql_worker_arns(env: Environment) -> dict[str, str]:
+    """Region -> ARN of the rotation SQL worker, for every region of the environment."""
+    return worker_arns(env, ROTATION_SQL_WORKER)
+
+
+def bootstrap_worker_arns(env: Environment) -> dict[str, str]:
+    """Region -> ARN of the bootstrap worker, for every region of the environment."""
+    return worker_arns(env, BOOTSTRAP_WORKER)
 
 
 FAILOVER_DECIDER = "failover"

@@ -3,84 +3,116 @@
 Event (the Invocation's input): ``{"database": "app", "users": {"app": "<secret arn>",
 "readonly": "<secret arn>", "migrator": "<secret arn>"}, "probe_user": "<secret arn>",
 "version": "<anything>"}``. ``probe_user`` (optional) creates the failover probe's user and
-its heartbeat table (``lambda_src.bootstrap.probe_user``).
+its heartbeat table (``lambda_src.bootstrap_worker.probe_user``).
 ``version`` only makes the Invocation run again when it changes; it is echoed back.
-A failure raises, so the deployment fails with the database's error message.
 
-Environment: ``MASTER_SECRET_ARN``, ``DB_HOST`` (required), ``DB_PORT`` (3306) and
-``DB_CA_BUNDLE`` (PEM file of the CAs the database's certificate must chain to; defaults
-to the Amazon RDS bundle shipped in the archive; TLS is always on and verified).
+Runs in the home region, outside any VPC, and never connects to a database: it reads the
+master and the users' secrets here, finds the writer (DescribeGlobalClusters; a regional
+environment's writer is the home cluster) and invokes, synchronously, the bootstrap worker
+of the writer's region (``lambda_src.bootstrap_worker``), which does the SQL on its own
+region's cluster (``lambda_src.common.writer``, the same path as secret rotation). A failure
+raises, so the deployment fails with the database's error message, named with the worker's
+region. The event and the worker's request are never logged.
+
+Environment (read once per container):
+
+* ``MASTER_SECRET_ARN``: the master credentials' secret. Required.
+* ``HOME_REGION``: the region the secrets live in. Defaults to ``AWS_REGION``.
+* ``GLOBAL_CLUSTER_ID``: the global cluster whose writer is looked up; unset or empty for a
+  regional environment (the writer is the home region's cluster).
+* ``SQL_WORKERS``: JSON object, region -> ARN of that region's bootstrap worker, for every
+  region of the environment. Required.
+* ``WORKER_TIMEOUT_SECONDS``: the workers' function timeout; the Invoke waits a little longer.
+  Defaults to 120.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pymysql
+import boto3
 from aws_lambda_powertools import Logger
+from botocore.config import Config
 
-from lambda_src.bootstrap.bootstrap import (
+from lambda_src.common.aws import ClientCache
+from lambda_src.common.bootstrap_sql import (
     ROLE_PRIVILEGES,
+    Account,
+    BootstrapRequest,
     InvalidBootstrapRequest,
     UserSpec,
-    bootstrap,
+    result_from_payload,
     validate,
+    validate_probe,
 )
-from lambda_src.bootstrap.probe_user import ensure_probe_user
-from lambda_src.common.aws import ClientCache
-from lambda_src.common.db import RDS_CA_BUNDLE, Endpoint, ca_bundle_from_env, connect
-from lambda_src.common.errors import (
-    AuthenticationFailed,
-    ConfigurationError,
-    DatabaseUnavailable,
-    LambdaCodeError,
-    TlsVerificationFailed,
-)
+from lambda_src.common.errors import ConfigurationError, LambdaCodeError
 from lambda_src.common.secrets import fetch_credentials
+from lambda_src.common.writer import Delegation, SqlWorkers, delegation_from_env
 
 logger = Logger(service="bootstrap")
 
-# A cluster that has just become available may refuse connections for a few seconds
-# while its DNS name propagates: retry briefly, well inside the Lambda's timeout.
-CONNECT_ATTEMPTS = 4
-CONNECT_BACKOFF_SECONDS = 1.0
+KIND = "bootstrap worker"
+RETRY = "run `infra up` again"
+WORKER_TIMEOUT_SECONDS = 120
+"""Default of WORKER_TIMEOUT_SECONDS (the deployed workers' timeout, components.lambdas)."""
 aws = ClientCache()
 
 
 @dataclass(frozen=True)
 class Settings:
     master_secret_arn: str
-    db_host: str
-    db_port: int
-    db_ca_bundle: str = RDS_CA_BUNDLE
-    """PEM file of the CAs the database's certificate must chain to. Defaults to the shipped
-    Amazon RDS bundle."""
+    delegation: Delegation
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        missing = [name for name in ("MASTER_SECRET_ARN", "DB_HOST") if not env.get(name)]
-        if missing:
-            raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
-        try:
-            port = int(env.get("DB_PORT", "3306"))
-        except ValueError:
-            raise ConfigurationError(f"DB_PORT must be a number; got {env.get('DB_PORT')!r}") from None
+        if not env.get("MASTER_SECRET_ARN", "").strip():
+            raise ConfigurationError(
+                "MASTER_SECRET_ARN must name the master credentials' secret; it is not set"
+            )
         return cls(
-            master_secret_arn=env["MASTER_SECRET_ARN"],
-            db_host=env["DB_HOST"],
-            db_port=port,
-            db_ca_bundle=ca_bundle_from_env(env),
+            master_secret_arn=env["MASTER_SECRET_ARN"].strip(),
+            delegation=delegation_from_env(env, default_timeout=WORKER_TIMEOUT_SECONDS),
         )
 
 
 @functools.cache
 def settings() -> Settings:
     return Settings.from_env(os.environ)
+
+
+@functools.cache
+def get_rds_client() -> Any:
+    config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
+    return boto3.client("rds", region_name=settings().delegation.home_region, config=config)
+
+
+@functools.cache
+def get_lambda_client(region: str) -> Any:
+    # The Invoke waits for the worker's whole run; a retry after a read timeout is safe
+    # because bootstrap is idempotent (every run converges on the same state).
+    timeout = settings().delegation.worker_timeout_seconds + 5
+    config = Config(
+        connect_timeout=3, read_timeout=timeout, retries={"total_max_attempts": 2, "mode": "standard"}
+    )
+    return boto3.client("lambda", region_name=region, config=config)
+
+
+def get_workers(cfg: Settings) -> SqlWorkers:
+    delegation = cfg.delegation
+    return SqlWorkers(
+        home_region=delegation.home_region,
+        global_cluster_id=delegation.global_cluster_id,
+        workers=delegation.workers,
+        rds=get_rds_client,
+        lambda_client=get_lambda_client,
+        kind=KIND,
+        retry=RETRY,
+        logger=logger,
+    )
 
 
 @dataclass(frozen=True)
@@ -121,7 +153,8 @@ class Request:
 def handler(event: Any, context: Any) -> dict[str, Any]:
     request = Request.parse(event)
     try:
-        result = run(request, settings(), secrets=aws("secretsmanager"))
+        cfg = settings()
+        result = run(request, cfg, secrets=aws("secretsmanager"), workers=get_workers(cfg))
     except LambdaCodeError as exc:
         logger.error(
             "bootstrap failed",
@@ -132,11 +165,10 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     return result
 
 
-def run(
-    request: Request, cfg: Settings, *, secrets: Any, sleep: Callable[[float], None] = time.sleep
-) -> dict[str, Any]:
-    """Read the secrets, connect as the master user and converge; plain function for tests."""
-    master = fetch_credentials(secrets, cfg.master_secret_arn)
+def worker_request(request: Request, cfg: Settings, *, secrets: Any) -> BootstrapRequest:
+    """Read the secrets and check the names: the worker's request (it holds passwords)."""
+    master_creds = fetch_credentials(secrets, cfg.master_secret_arn)
+    master = Account(username=master_creds.username, password=master_creds.password)
     users = [
         UserSpec(role=role, username=creds.username, password=creds.password)
         for role, creds in (
@@ -144,42 +176,20 @@ def run(
         )
     ]
     validate(request.database, users, master_username=master.username)
-    probe = fetch_credentials(secrets, request.probe_secret) if request.probe_secret else None
-    if probe is not None and probe.username in {master.username, *(u.username for u in users)}:
-        raise InvalidBootstrapRequest(f"probe user must have a name of its own; got {probe.username!r}")
-    endpoint = Endpoint(
-        host=cfg.db_host,
-        port=cfg.db_port,
-        user=master.username,
-        password=master.password,
-        connect_timeout=5,
-        read_timeout=30,
-        write_timeout=30,
-        ca_bundle=cfg.db_ca_bundle,
+    probe = None
+    if request.probe_secret:
+        probe_creds = fetch_credentials(secrets, request.probe_secret)
+        probe = Account(username=probe_creds.username, password=probe_creds.password)
+    validate_probe(probe, master, users)
+    return BootstrapRequest(
+        database=request.database, master=master, users=tuple(users), probe=probe, version=request.version
     )
-    conn = connect_with_retry(endpoint, sleep=sleep)
-    try:
-        result = bootstrap(conn, request.database, users)
-        if probe is not None:
-            result["probe_user"] = ensure_probe_user(conn, probe.username, probe.password)
-    finally:
-        conn.close()
+
+
+def run(request: Request, cfg: Settings, *, secrets: Any, workers: SqlWorkers) -> dict[str, Any]:
+    """Read the secrets, find the writer and bootstrap on its region's worker; plain function for tests."""
+    payload = worker_request(request, cfg, secrets=secrets).to_payload()
+    result = workers.run(
+        payload, subject=f"bootstrap of {request.database}", action="bootstrap", parse=result_from_payload
+    )
     return {**result, "version": request.version}
-
-
-def connect_with_retry(
-    endpoint: Endpoint, *, sleep: Callable[[float], None] = time.sleep
-) -> pymysql.Connection:
-    """Bounded retries with backoff; a refused or expired login and a server that fails TLS
-    verification are not retried (they will not get better)."""
-    for attempt in range(1, CONNECT_ATTEMPTS + 1):
-        try:
-            return connect(endpoint)
-        except (AuthenticationFailed, TlsVerificationFailed):
-            raise
-        except DatabaseUnavailable as exc:
-            if attempt == CONNECT_ATTEMPTS:
-                raise
-            logger.warning("database not reachable yet", extra={"attempt": attempt, "error": str(exc)})
-            sleep(CONNECT_BACKOFF_SECONDS * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")

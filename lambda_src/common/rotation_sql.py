@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from lambda_src.common.errors import LambdaCodeError
+from lambda_src.common.writer import WorkerProtocolError
 
 
-class SqlProtocolError(LambdaCodeError):
+class SqlProtocolError(WorkerProtocolError):
     """A request or answer between the rotation function and the SQL worker is malformed."""
 
 

@@ -5,7 +5,7 @@ Handler: ``lambda_src.rotation.handler.handler``. Event (from Secrets Manager):
 "setSecret" | "testSecret" | "finishSecret"}``; other keys (``RotationToken``) are ignored.
 Runs in the home region, outside any VPC: it calls Secrets Manager, RDS
 (DescribeGlobalClusters) and the Lambda API of the writer's region, whose rotation SQL
-worker does the database half (``lambda_src.rotation.writer``). The event is never logged.
+worker does the database half (``lambda_src.common.writer``). The event is never logged.
 
 Environment (read once per container):
 
@@ -24,10 +24,8 @@ Environment (read once per container):
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -37,6 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from lambda_src.common.errors import ConfigurationError, LambdaCodeError
+from lambda_src.common.writer import Delegation, SqlWorkers, delegation_from_env
 from lambda_src.rotation.steps import (
     DEFAULT_EXCLUDE_CHARACTERS,
     MAX_PASSWORD_LENGTH,
@@ -47,7 +46,7 @@ from lambda_src.rotation.steps import (
     RotationSettings,
     run_step,
 )
-from lambda_src.rotation.writer import SqlWorkers
+from lambda_src.rotation.writer import KIND, RETRY, sql_runner
 
 logger = Logger(service=SERVICE)
 
@@ -57,16 +56,6 @@ CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempt
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-
-
-@dataclass(frozen=True, kw_only=True)
-class Delegation:
-    """Where the writer is looked up and which worker serves each region."""
-
-    home_region: str
-    global_cluster_id: str | None
-    workers: Mapping[str, str]
-    worker_timeout_seconds: int = 30
 
 
 def settings_from_env(env: Mapping[str, str]) -> RotationSettings:
@@ -96,44 +85,6 @@ def settings_from_env(env: Mapping[str, str]) -> RotationSettings:
 
     return RotationSettings(
         secrets_manager_endpoint=endpoint, password_length=length, exclude_characters=exclude
-    )
-
-
-def delegation_from_env(env: Mapping[str, str]) -> Delegation:
-    """Parse HOME_REGION, GLOBAL_CLUSTER_ID, SQL_WORKERS and WORKER_TIMEOUT_SECONDS."""
-    home = env.get("HOME_REGION", "").strip() or env.get("AWS_REGION", "").strip()
-    if not home:
-        raise ConfigurationError("HOME_REGION (or the runtime's AWS_REGION) must name the secrets' region")
-    raw = env.get("SQL_WORKERS", "").strip()
-    try:
-        workers = json.loads(raw) if raw else None
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(
-            f"SQL_WORKERS must be a JSON object region -> worker ARN ({exc.msg})"
-        ) from None
-    if (
-        not isinstance(workers, dict)
-        or not workers
-        or not all(
-            isinstance(k, str) and isinstance(v, str) and v.startswith("arn:") for k, v in workers.items()
-        )
-    ):
-        raise ConfigurationError(
-            f"SQL_WORKERS must be a non-empty JSON object region -> worker function ARN; got {raw!r}"
-        )
-    global_id = env.get("GLOBAL_CLUSTER_ID", "").strip() or None
-    if global_id is None and home not in workers:
-        raise ConfigurationError(
-            f"SQL_WORKERS must name a worker for the home region {home} of a regional environment; "
-            f"it names {', '.join(sorted(workers))}"
-        )
-    timeout_raw = env.get("WORKER_TIMEOUT_SECONDS", "30").strip()
-    try:
-        timeout = int(timeout_raw)
-    except ValueError:
-        raise ConfigurationError(f"WORKER_TIMEOUT_SECONDS must be an integer; got {timeout_raw!r}") from None
-    return Delegation(
-        home_region=home, global_cluster_id=global_id, workers=workers, worker_timeout_seconds=timeout
     )
 
 
@@ -178,6 +129,9 @@ def get_workers() -> SqlWorkers:
         workers=delegation.workers,
         rds=get_rds_client,
         lambda_client=get_lambda_client,
+        kind=KIND,
+        retry=RETRY,
+        logger=logger,
     )
 
 
@@ -188,7 +142,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         logger.append_keys(
             secret_id=rotation.secret_id, step=rotation.step.value, client_request_token=rotation.token
         )
-        result = run_step(get_secrets_client(), rotation, get_settings(), get_workers().run)
+        result = run_step(get_secrets_client(), rotation, get_settings(), sql_runner(get_workers()))
     except LambdaCodeError as exc:
         # The message names secret, version, account, region and endpoint; never a password.
         logger.error("rotation step failed", extra={"error": type(exc).__name__, "reason": str(exc)})

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from lambda_src.common.errors import LambdaCodeError
 
+# The refusal on a read-only cluster is every worker's (lambda_src.common.worker).
+from lambda_src.common.worker import NotWriter
+
+__all__ = [
+    "AccountMismatch",
+    "NoWorkingCredentials",
+    "NotWriter",
+    "PasswordChangeFailed",
+    "PendingSecretRejected",
+    "SqlWorkerError",
+]
+
 
 class SqlWorkerError(LambdaCodeError):
     """The SQL step cannot be done; Secrets Manager retries the rotation step, then reports failure."""
-
-
-class NotWriter(SqlWorkerError):
-    """The worker's own cluster is read-only: the writer is elsewhere (the choice was stale)."""
 
 
 class AccountMismatch(SqlWorkerError):

@@ -25,9 +25,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambda_src.common.db import ca_bundle_from_env
-from lambda_src.common.errors import ConfigurationError, LambdaCodeError
+from lambda_src.common.errors import LambdaCodeError
 from lambda_src.common.rotation_sql import SqlRequest
+from lambda_src.common.worker import own_cluster_from_env
 from lambda_src.rotation_sql.sql import SERVICE, Target, run
 
 logger = Logger(service=SERVICE)
@@ -35,21 +35,8 @@ logger = Logger(service=SERVICE)
 
 def target_from_env(env: Mapping[str, str]) -> Target:
     """Parse the environment; ConfigurationError names the variable, the rule and the value."""
-    host = env.get("DB_HOST", "").strip()
-    if not host:
-        raise ConfigurationError("DB_HOST must name this region's cluster endpoint; it is not set")
-    port_raw = env.get("DB_PORT", "3306").strip()
-    try:
-        port = int(port_raw)
-    except ValueError:
-        raise ConfigurationError(f"DB_PORT must be an integer; got {port_raw!r}") from None
-    ca_bundle = ca_bundle_from_env(env)
-    region = env.get("REGION_NAME", "").strip() or env.get("AWS_REGION", "").strip()
-    if not region:
-        raise ConfigurationError(
-            "REGION_NAME (or the runtime's AWS_REGION) must name this region; neither is set"
-        )
-    return Target(host=host, port=port, ca_bundle=ca_bundle, region=region)
+    own = own_cluster_from_env(env)
+    return Target(host=own.host, port=own.port, ca_bundle=own.ca_bundle, region=own.region)
 
 
 @cache

@@ -20,9 +20,9 @@ from aws_lambda_powertools import Logger
 from lambda_src.common.db import RDS_CA_BUNDLE, Endpoint, connect
 from lambda_src.common.errors import DatabaseUnavailable
 from lambda_src.common.rotation_sql import Login, SqlRequest, SqlResult, SqlStep
+from lambda_src.common.worker import require_writer as common_require_writer
 from lambda_src.rotation_sql.errors import (
     AccountMismatch,
-    NotWriter,
     NoWorkingCredentials,
     PasswordChangeFailed,
     PendingSecretRejected,
@@ -98,17 +98,12 @@ def try_login(target: Target, request: SqlRequest, password: str) -> pymysql.Con
 
 
 def require_writer(conn: pymysql.Connection, target: Target) -> None:
-    with conn.cursor() as cur:
-        cur.execute("SELECT @@GLOBAL.read_only, @@GLOBAL.innodb_read_only")
-        row = cur.fetchone()
-    read_only, innodb_read_only = int(row[0]), int(row[1])
-    if read_only or innodb_read_only:
-        raise NotWriter(
-            f"the cluster at {target.host}:{target.port} in {target.region} is read-only "
-            f"(read_only={read_only}, innodb_read_only={innodb_read_only}): it is not the writer; "
-            "the writer moved after the rotation function chose this region (switchover or failover); "
-            "Secrets Manager retries the step against the new writer"
-        )
+    common_require_writer(
+        conn,
+        where=f"{target.host}:{target.port} in {target.region}",
+        chosen_by="the rotation function",
+        retry="Secrets Manager retries the step against the new writer",
+    )
 
 
 def _redact(text: str, secret: str) -> str:

@@ -509,13 +509,18 @@ def _imports_no_layer(b: GraphBuilder, bad: bool) -> Node:
 def _imports_foreign_handler(b: GraphBuilder, bad: bool) -> Node:
     b.vpc_endpoints()
     # The rotation function runs outside the VPC, as the component declares it.
-    return b.lambda_function("rotation", vpcConfig=None, **({"handler": "index.handler"} if bad else {}))
+    rotation = b.writer_followers()["dev-aurora-use1-rotation"]
+    if bad:
+        rotation.inputs["handler"] = "index.handler"
+    return rotation
 
 
 @case("lambda-imports-satisfied", "unknown subpackage", expect=("'nosuch'", "not a package"))
 def _imports_unknown_subpackage(b: GraphBuilder, bad: bool) -> Node:
-    handler = "lambda_src.nosuch.handler.handler" if bad else "lambda_src.bootstrap.handler.handler"
-    return b.lambda_function("bootstrap", vpcConfig=None, handler=handler)
+    bootstrap = b.writer_followers()["dev-aurora-use1-bootstrap"]
+    if bad:
+        bootstrap.inputs["handler"] = "lambda_src.nosuch.handler.handler"
+    return bootstrap
 
 
 @case(
@@ -1191,6 +1196,88 @@ def _lifecycle_on_members(b: GraphBuilder, bad: bool) -> Node:
 # --- the tests ------------------------------------------------------------------------------------
 
 
+# --- following the writer ------------------------------------------------------------------
+
+
+@case(
+    "writer-workers-placed",
+    "a region without a bootstrap worker",
+    env="prod",
+    expect=(
+        "prod's bootstrap function follows the writer but region eu-west-1 has no worker "
+        "prod-aurora-euw1-bootstrap-worker",
+        "deploy the prod.eu-west-1 stack",
+    ),
+)
+def _no_bootstrap_worker(b: GraphBuilder, bad: bool) -> None:
+    b.writer_followers()
+    if bad:
+        b.nodes = [n for n in b.nodes if n.inputs.get("name") != "prod-aurora-euw1-bootstrap-worker"]
+    return None
+
+
+@case(
+    "writer-workers-placed",
+    "a bootstrap role that may not invoke one region's worker",
+    env="prod",
+    expect=(
+        "the bootstrap function prod-aurora-use1-bootstrap may not invoke "
+        "arn:aws:lambda:us-west-2:333333333333:function:prod-aurora-usw2-bootstrap-worker",
+        "model.naming.bootstrap_worker_arns",
+    ),
+)
+def _bootstrap_cannot_invoke(b: GraphBuilder, bad: bool) -> Node:
+    nodes = b.writer_followers()
+    if bad:
+        [policy] = [n for n in b.nodes if n.urn.endswith("::prod-aurora-use1-bootstrap-policy")]
+        document = json.loads(policy.inputs["policy"])
+        document["Statement"][0]["Resource"] = [
+            r for r in document["Statement"][0]["Resource"] if ":us-west-2:" not in r
+        ]
+        policy.inputs["policy"] = json.dumps(document)
+    return nodes["prod-aurora-use1-bootstrap"]
+
+
+@case(
+    "writer-workers-placed",
+    "a rotation SQL worker outside the VPC",
+    env="staging",
+    expect=("the worker staging-aurora-usw2-rotation-sql must run in the region's private subnets",),
+)
+def _worker_outside_vpc(b: GraphBuilder, bad: bool) -> Node:
+    nodes = b.writer_followers()
+    worker = nodes["staging-aurora-usw2-rotation-sql"]
+    if bad:
+        worker.inputs["vpcConfig"] = None
+    return worker
+
+
+def test_the_planned_prod_bootstrap_is_caught_without_a_regions_worker():
+    graph = planned_graph("prod")
+    graph.nodes = [n for n in graph.nodes if n.inputs.get("name") != "prod-aurora-usw2-bootstrap-worker"]
+
+    findings = [f for f in evaluate(graph) if f.rule == "writer-workers-placed"]
+
+    assert [f.message for f in findings] == [
+        "prod's bootstrap function follows the writer but region us-west-2 has no worker "
+        "prod-aurora-usw2-bootstrap-worker: with the writer there it would fail; deploy the prod.us-west-2 stack"
+    ]
+
+
+def test_the_planned_prod_bootstrap_is_caught_inside_the_vpc():
+    graph = planned_graph("prod")
+    [bootstrap] = [n for n in graph.nodes if n.inputs.get("name") == "prod-aurora-use1-bootstrap"]
+    bootstrap.inputs["vpcConfig"] = {"subnetIds": ["subnet-x"], "securityGroupIds": ["sg-x"]}
+
+    messages = [f.message for f in evaluate(graph) if f.rule == "writer-workers-placed"]
+
+    assert messages == [
+        "the bootstrap function prod-aurora-use1-bootstrap must run outside any VPC (vpcConfig): it invokes "
+        "the worker of whichever region holds the writer through that region's Lambda API, which no endpoint "
+        "in us-east-1 serves"
+    ]
+
+
 def test_every_rule_has_a_violating_and_a_passing_case():
     covered = {c.rule for c in CASES}
     assert covered <= set(RULE_IDS), f"cases for rules that don't exist: {covered - set(RULE_IDS)}"
@@ -1237,9 +1324,11 @@ def test_baseline_graphs_are_clean(env_name: str):
     b = GraphBuilder(env_name)
     b.aurora_cluster()
     b.vpc_endpoints()
-    for sub in ("health", "rotation_sql", "bootstrap", "migrator"):
+    for sub in ("health", "migrator"):
         b.lambda_function(sub)
-    b.lambda_function("rotation", vpcConfig=None)  # outside the VPC: it reaches other regions' Lambda APIs
+    # Rotation and bootstrap outside the VPC (they reach the writer region's worker), a worker
+    # of each in every region's VPC.
+    b.writer_followers()
     b.secret(f"aurora/{env_name}/master")
     b.regional_outputs()
     if b.env.is_global:
@@ -1425,12 +1514,13 @@ def test_prod_primary_without_secretsmanager_endpoint_is_caught_on_its_callers()
 
     assert {f.rule for f in findings} == {"lambda-apis-reachable"}
     flagged = {f.resource for f in findings}
-    for sub in ("health", "bootstrap"):
-        assert _function_named(graph, "prod.us-east-1", sub).urn in flagged
+    assert _function_named(graph, "prod.us-east-1", "health").urn in flagged
     # The failover stack's write probe in us-east-1's VPC reads its secret there too.
     assert _function_named(graph, "prod.failover", "probe", region="us-east-1").urn in flagged
-    # The rotation function runs outside the VPC (it reaches other regions' Lambda APIs).
-    assert _function_named(graph, "prod.us-east-1", "rotation").urn not in flagged
+    # The rotation and bootstrap functions run outside the VPC (they reach other regions'
+    # Lambda APIs); their in-VPC workers call no AWS API.
+    for sub in ("rotation", "bootstrap", "rotation_sql", "bootstrap_worker"):
+        assert _function_named(graph, "prod.us-east-1", sub).urn not in flagged
     assert all("secretsmanager" in f.message for f in findings)
     assert {f.stack for f in findings} == {"prod.us-east-1", "prod.failover"}
 

@@ -9,18 +9,15 @@ replica key; and nothing the rotation needs comes from where the writer is now.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from model import naming
 from model.environment import load_environment
-from orchestrator.analysis.document import Plan, PlannedStack
-from orchestrator.analysis.mock_runtime import RecordedResource
+from orchestrator.analysis.document import Plan
 from orchestrator.analysis.plan import build_plan
+from tests.support.planned import arn_of, functions, home, one_function, regional, role_statements, statement
 
-FUNCTION = "aws:lambda/function:Function"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 SECRET = "aws:secretsmanager/secret:Secret"
 ENVIRONMENTS = ("dev", "staging", "prod", "test")
 WORKER_HANDLER = "lambda_src.rotation_sql.handler.handler"
@@ -30,44 +27,6 @@ ROTATION_HANDLER = "lambda_src.rotation.handler.handler"
 @pytest.fixture(scope="module")
 def plans() -> dict[str, Plan]:
     return {name: build_plan(load_environment(name), evaluate_rules=False) for name in ENVIRONMENTS}
-
-
-def regional(plan: Plan) -> list[PlannedStack]:
-    return [s for s in plan.stacks if s.spec.regional]
-
-
-def home(plan: Plan) -> PlannedStack:
-    return next(s for s in regional(plan) if s.spec.region == plan.env.primary_region)
-
-
-def functions(stack: PlannedStack, handler: str) -> list[RecordedResource]:
-    return [r for r in stack.run.resources if r.type == FUNCTION and r.inputs.get("handler") == handler]
-
-
-def one_function(stack: PlannedStack, handler: str) -> RecordedResource:
-    found = functions(stack, handler)
-    assert len(found) == 1, f"{stack.spec.name}: {len(found)} functions with handler {handler}"
-    return found[0]
-
-
-def role_statements(stack: PlannedStack, function: RecordedResource) -> list[dict[str, Any]]:
-    role = str(function.inputs["role"])
-    statements: list[dict[str, Any]] = []
-    for policy in (r for r in stack.run.resources if r.type == ROLE_POLICY):
-        if role.endswith(f"/{policy.inputs['role']}"):
-            statements += json.loads(policy.inputs["policy"])["Statement"]
-    assert statements, f"{stack.spec.name}: no policy attached to {role}"
-    return statements
-
-
-def statement(statements: list[dict[str, Any]], sid: str) -> dict[str, Any]:
-    found = [s for s in statements if s.get("Sid") == sid]
-    assert len(found) == 1, f"{sid}: {found}"
-    return found[0]
-
-
-def arn_of(stack: PlannedStack, function: RecordedResource, account_id: str) -> str:
-    return f"arn:aws:lambda:{stack.spec.region}:{account_id}:function:{function.inputs['name']}"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

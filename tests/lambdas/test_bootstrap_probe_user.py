@@ -14,8 +14,11 @@ import pytest
 from moto import mock_aws
 
 from lambda_src.bootstrap import handler as bootstrap_handler
-from lambda_src.bootstrap.bootstrap import InvalidBootstrapRequest
+from lambda_src.bootstrap_worker import handler as worker_handler
 from lambda_src.common import heartbeat
+from lambda_src.common.bootstrap_sql import InvalidBootstrapRequest
+from lambda_src.common.worker import OwnCluster
+from lambda_src.common.writer import Delegation
 from tests.support.mariadb import ROOT_PASSWORD, MariaDBServer
 
 pytestmark = pytest.mark.mariadb
@@ -33,15 +36,18 @@ class Deploy:
     names: list[str]
 
     def run(self) -> dict[str, Any]:
+        # The request the bootstrap function makes of the secrets, run by the worker on its cluster.
         settings = bootstrap_handler.Settings(
             master_secret_arn=self.master_arn,
-            db_host=self.server.host,
-            db_port=self.server.port,
-            db_ca_bundle=self.server.ca_bundle,
+            delegation=Delegation(home_region="us-east-1", global_cluster_id=None, workers={}),
         )
-        return bootstrap_handler.run(
+        request = bootstrap_handler.worker_request(
             bootstrap_handler.Request.parse(self.event), settings, secrets=self.secrets
         )
+        target = OwnCluster(
+            host=self.server.host, port=self.server.port, ca_bundle=self.server.ca_bundle, region="us-east-1"
+        )
+        return worker_handler.run(target, request)
 
     def probe_grants(self) -> list[str]:
         return sorted(line for (line,) in self.server.execute("SHOW GRANTS FOR %s@'%%'", (self.probe_user,)))

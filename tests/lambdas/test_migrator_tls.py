@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambda_src.bootstrap.bootstrap import BOOKKEEPING_DDL
+from lambda_src.bootstrap_worker.bootstrap import BOOKKEEPING_DDL
 from lambda_src.common.db import RDS_CA_BUNDLE
 from lambda_src.common.errors import ConfigurationError, PasswordExpired, TlsVerificationFailed
 from lambda_src.migrator import handler as migrator_handler

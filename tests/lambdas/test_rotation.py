@@ -55,6 +55,9 @@ from lambda_src.rotation.steps import DEFAULT_EXCLUDE_CHARACTERS
 from lambda_src.rotation_sql import handler as sql_handler
 from lambda_src.rotation_sql import sql as rotation_sql
 from lambda_src.rotation_sql.handler import target_from_env
+from tests.support.global_cluster import create_global_cluster as shared_create_global_cluster
+from tests.support.global_cluster import failing_over
+from tests.support.global_cluster import member as shared_member
 from tests.support.lambda_fake import InProcessLambda
 from tests.support.mariadb import MariaDBServer
 from tests.support.paths import EVENTS
@@ -221,20 +224,9 @@ def reset_handler_caches() -> None:
 
 
 def create_global_cluster(*, writer: str) -> None:
-    """A moto global cluster with a member in each region; the one created first is the writer
-    (moto has no FailoverGlobalCluster, so "after a failover" is built this way)."""
-    home = boto3.client("rds", region_name=REGION)
-    home.create_global_cluster(GlobalClusterIdentifier=GLOBAL_ID, Engine="aurora-mysql")
-    for region in (writer, *(r for r in (REGION, WRITER_REGION) if r != writer)):
-        credentials = (
-            {"MasterUsername": "dbadmin", "MasterUserPassword": "x" * 16} if region == writer else {}
-        )
-        boto3.client("rds", region_name=region).create_db_cluster(
-            DBClusterIdentifier=f"rot-aurora-{region}",
-            Engine="aurora-mysql",
-            GlobalClusterIdentifier=GLOBAL_ID,
-            **credentials,
-        )
+    shared_create_global_cluster(
+        GLOBAL_ID, writer=writer, regions=(REGION, WRITER_REGION), cluster_prefix="rot-aurora"
+    )
 
 
 def replica_arn(secret_arn: str) -> str:
@@ -376,10 +368,7 @@ def stub_global_cluster(monkeypatch: pytest.MonkeyPatch, *responses: dict[str, A
 
 
 def member(region: str, *, writer: bool) -> dict[str, Any]:
-    return {
-        "DBClusterArn": f"arn:aws:rds:{region}:{DEFAULT_ACCOUNT_ID}:cluster:rot-aurora-{region}",
-        "IsWriter": writer,
-    }
+    return shared_member(region, writer=writer, cluster_prefix="rot-aurora")
 
 
 # --- the rotation ---------------------------------------------------------------------
@@ -637,15 +626,7 @@ def test_a_regional_environment_rotates_on_its_own_cluster_without_asking_rds(
     ("cluster", "expected"),
     [
         (
-            {
-                "Status": "failing-over",
-                "FailoverState": {
-                    "Status": "failing-over",
-                    "FromDbClusterArn": member(REGION, writer=True)["DBClusterArn"],
-                    "ToDbClusterArn": member(WRITER_REGION, writer=False)["DBClusterArn"],
-                },
-                "GlobalClusterMembers": [member(REGION, writer=True), member(WRITER_REGION, writer=False)],
-            },
+            failing_over(REGION, WRITER_REGION, cluster_prefix="rot-aurora"),
             "is in transition (FailoverState 'failing-over'",
         ),
         (

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lambda_src.bootstrap import bootstrap
+from lambda_src.common import bootstrap_sql as bootstrap
 from model import aws_rules
 from model.environment import (
     APP_USERS,

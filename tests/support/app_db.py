@@ -8,7 +8,8 @@ from typing import Any
 
 import pymysql
 
-from lambda_src.bootstrap.bootstrap import UserSpec, bootstrap
+from lambda_src.bootstrap_worker.bootstrap import bootstrap
+from lambda_src.common.bootstrap_sql import UserSpec
 from tests.support.mariadb import MariaDBServer
 
 

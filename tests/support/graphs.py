@@ -387,6 +387,50 @@ class GraphBuilder:
                     if name not in skip:
                         self.add(type_, name, inputs, stack=f"{env.name}.{region}")
 
+    def writer_followers(self) -> dict[str, Node]:
+        """The functions that follow the writer as components.lambdas and database_setup declare
+        them: rotation and bootstrap in the home stack outside any VPC, each role allowed to invoke
+        its worker in every region, and a rotation-sql and a bootstrap-worker in every region's
+        VPC. Returns the nodes by function name."""
+        env = self.env
+        nodes: dict[str, Node] = {}
+        for region in env.regions:
+            for purpose, subpackage in (
+                (naming.ROTATION_SQL_WORKER, "rotation_sql"),
+                (naming.BOOTSTRAP_WORKER, "bootstrap_worker"),
+            ):
+                name = naming.function_name(env.name, region, purpose)
+                nodes[name] = self.lambda_function(subpackage, f"{env.name}.{region}", name=name)
+        for purpose, workers in (
+            ("rotation", naming.rotation_sql_worker_arns(env)),
+            ("bootstrap", naming.bootstrap_worker_arns(env)),
+        ):
+            name = naming.function_name(env.name, env.primary_region, purpose)
+            nodes[name] = self.lambda_function(
+                purpose,
+                self.primary,
+                name=name,
+                vpcConfig=None,
+                role=f"arn:aws:iam::{env.account_id}:role/{name}-role",
+            )
+            self.add(
+                ROLE_POLICY,
+                f"{name}-policy",
+                {
+                    "role": f"{name}-role",
+                    "policy": iam_policy(
+                        {
+                            "Sid": "InvokeWorkers",
+                            "Effect": "Allow",
+                            "Action": ["lambda:InvokeFunction"],
+                            "Resource": sorted(workers.values()),
+                        }
+                    ),
+                },
+                stack=self.primary,
+            )
+        return nodes
+
     def schedule(self, function_name: str, stack: str, expression: str = "rate(1 minute)") -> Node:
         """An EventBridge schedule and its target for a function (components.lambda_function)."""
         region = self.region_of(stack)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from orchestrator.analysis.guardrails.core import Graph, Hit, _decode, rule
+from model import naming
+from orchestrator.analysis.guardrails.core import Graph, Hit, Node, _decode, rule
 
 FUNCTION = "aws:lambda/function:Function"
 
@@ -291,4 +292,79 @@ def _rotation_replica_keys(graph: Graph) -> Iterator[Hit]:
                     function,
                     f"rotation of {secret.inputs.get('name')} runs as {role}, which lacks {', '.join(missing)} on "
                     f"{what} {key}: new versions would not reach that replica; grant them in the rotation role",
+                )
+
+
+# --- Following the writer ----------------------------------------------------------------------
+
+# The functions of the home region that follow the writer -> the purpose of their worker.
+WRITER_FOLLOWERS = (("rotation", naming.ROTATION_SQL_WORKER), ("bootstrap", naming.BOOTSTRAP_WORKER))
+
+
+def in_vpc(node: Node) -> bool:
+    config = node.inputs.get("vpcConfig")
+    return isinstance(config, dict) and bool(config.get("subnetIds"))
+
+
+def role_statements(graph: Graph, function: Node) -> list[dict[str, Any]]:
+    """The statements of the inline policies of the function's role (same stack)."""
+    role = str(function.inputs.get("role", ""))
+    return [
+        statement
+        for node in graph.of_type("aws:iam/rolePolicy:RolePolicy")
+        if node.stack == function.stack and role.endswith(f"/{node.inputs.get('role')}")
+        for statement in _statements(node.inputs.get("policy"))
+    ]
+
+
+@rule(
+    "writer-workers-placed",
+    "error",
+    "a home-region function that follows the writer (rotation, bootstrap) runs outside any VPC and may invoke "
+    "the in-VPC worker that every region runs, so it works wherever the writer is",
+    "issue 12; lambda_src/common/writer.py (deployment contract), DESIGN.md 4b",
+    cross_stack=True,
+)
+def _writer_workers(graph: Graph) -> Iterator[Hit]:
+    env = graph.env
+    functions = {str(n.inputs.get("name", "")): n for n in graph.of_type(FUNCTION)}
+    home = env.primary_region
+    for purpose, worker_purpose in WRITER_FOLLOWERS:
+        name = naming.function_name(env.name, home, purpose)
+        caller = functions.get(name)
+        if caller is None or caller.region != home:
+            continue  # not deployed: nothing follows the writer through it
+        if in_vpc(caller):
+            yield (
+                caller,
+                f"the {purpose} function {name} must run outside any VPC (vpcConfig): it invokes the worker of "
+                f"whichever region holds the writer through that region's Lambda API, which no endpoint in {home} serves",
+            )
+        granted = {
+            str(resource)
+            for statement in role_statements(graph, caller)
+            if statement.get("Effect") == "Allow"
+            and "lambda:invokefunction" in {str(a).lower() for a in _as_list(statement.get("Action", []))}
+            for resource in _as_list(statement.get("Resource", []))
+        }
+        for region, arn in sorted(naming.worker_arns(env, worker_purpose).items()):
+            worker_name = naming.function_name(env.name, region, worker_purpose)
+            worker = functions.get(worker_name)
+            if worker is None or worker.region != region:
+                yield (
+                    None,
+                    f"{env.name}'s {purpose} function follows the writer but region {region} has no worker "
+                    f"{worker_name}: with the writer there it would fail; deploy the {env.name}.{region} stack",
+                )
+            elif not in_vpc(worker):
+                yield (
+                    worker,
+                    f"the worker {worker_name} must run in the region's private subnets (vpcConfig): "
+                    "it connects to its own region's cluster",
+                )
+            if arn not in granted:
+                yield (
+                    caller,
+                    f"the {purpose} function {name} may not invoke {arn} (lambda:InvokeFunction): with the writer "
+                    f"in {region} it would fail; name every region's worker (model.naming.{worker_purpose.replace('-', '_')}_arns)",
                 )

@@ -9,41 +9,20 @@ application never loses its grants during a deploy.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pymysql
 
+from lambda_src.common.bootstrap_sql import ROLE_PRIVILEGES, UserSpec, validate
 from lambda_src.common.errors import LambdaCodeError
 
 USER_HOST = "%"  # any address: the security group, not the account, limits who reaches 3306
-ROLE_PRIVILEGES: dict[str, tuple[str, ...]] = {
-    "app": ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE"),
-    "readonly": ("SELECT",),
-    "migrator": (
-        "SELECT",
-        "INSERT",
-        "UPDATE",
-        "DELETE",
-        "CREATE",
-        "ALTER",
-        "DROP",
-        "INDEX",
-        "REFERENCES",
-        "CREATE VIEW",
-        "SHOW VIEW",
-        "TRIGGER",
-        "CREATE ROUTINE",
-        "ALTER ROUTINE",
-        "EXECUTE",
-    ),
-}
-SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
-_DATABASE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-# MySQL 8 limits user names to 32 characters.
-_USER_NAME = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+
+
+class BootstrapError(LambdaCodeError):
+    """A bootstrap step failed; the message names the step and quotes the database's error."""
+
 
 BOOKKEEPING_TABLE = "schema_migrations"
 # The migrator (lambda_src.migrator.migrations) reads and writes these columns.
@@ -66,48 +45,6 @@ CREATE TABLE IF NOT EXISTS `{database}`.`schema_migrations` (
   CONSTRAINT schema_migrations_status CHECK (status IN ('running', 'applied', 'failed'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
 """
-
-
-class BootstrapError(LambdaCodeError):
-    """A bootstrap step failed; the message names the step and quotes the database's error."""
-
-
-class InvalidBootstrapRequest(LambdaCodeError):
-    """The invocation input is malformed (bad database or user name, unknown role)."""
-
-
-@dataclass(frozen=True)
-class UserSpec:
-    role: str
-    username: str
-    password: str
-
-    def __repr__(self) -> str:  # never print the password
-        return f"UserSpec(role={self.role!r}, username={self.username!r})"
-
-
-def validate(database: str, users: Sequence[UserSpec], *, master_username: str | None = None) -> None:
-    """Names the server will accept and roles we know, before touching the database."""
-    if not _DATABASE_NAME.match(database) or database.lower() in SYSTEM_SCHEMAS:
-        raise InvalidBootstrapRequest(
-            f"'database' must be 1-64 letters, digits or _ and not a system schema; got {database!r}"
-        )
-    roles = [u.role for u in users]
-    if sorted(roles) != sorted(ROLE_PRIVILEGES):
-        raise InvalidBootstrapRequest(
-            f"'users' must name exactly the roles {', '.join(sorted(ROLE_PRIVILEGES))}; "
-            f"got {', '.join(roles)}"
-        )
-    names = [u.username for u in users]
-    for user in users:
-        if not _USER_NAME.match(user.username):
-            raise InvalidBootstrapRequest(
-                f"{user.role} user name must be 1-32 letters, digits or _; got {user.username!r}"
-            )
-        if master_username and user.username == master_username:
-            raise InvalidBootstrapRequest(f"{user.role} user must not be the master user {master_username!r}")
-        if names.count(user.username) > 1:
-            raise InvalidBootstrapRequest(f"user name {user.username!r} is used by more than one role")
 
 
 def bootstrap(conn: pymysql.Connection, database: str, users: Sequence[UserSpec]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pymysql
 
-from lambda_src.bootstrap.bootstrap import USER_HOST, _execute, _fetch
+from lambda_src.bootstrap_worker.bootstrap import USER_HOST, _execute, _fetch
 from lambda_src.common import heartbeat
 
 PROBE_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE"})
