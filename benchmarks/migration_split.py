@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lambda_src.migrator.sqlsplit import split_statements
+from lambda_src.common.migration.sqlsplit import split_statements
 
 PATTERN = (
     "INSERT INTO widgets VALUES ({i}, 'name; {i}', \"it''s\");\n",

@@ -5,8 +5,9 @@ live in their own replicated secrets, a bootstrap Lambda invoked during `up` (re
 when its inputs change) that creates the database, the users and the migration bookkeeping
 on the current writer, wherever it is (through the writer region's bootstrap worker,
 components.lambdas), a private versioned KMS-encrypted TLS-only bucket for the
-migration sets published to this environment, the migrator Lambda that applies them, and
-the SSM parameter it publishes the applied version to (FC-000-4, FC-001-5, FC-002-4).
+migration sets published to this environment, the migrator Lambda that applies them on the
+current writer (through the writer region's migrator worker, components.lambdas; it runs
+outside any VPC like bootstrap), and the SSM parameter it publishes the applied version to (FC-000-4, FC-001-5, FC-002-4).
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ import pulumi_aws as aws
 
 from components.credentials import Credentials, CredentialsArgs
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, function_archive
-from components.lambdas import BOOTSTRAP_WORKER_TIMEOUT_SECONDS, secret_read_statements
-from components.network import Network
+from components.lambdas import (
+    BOOTSTRAP_WORKER_TIMEOUT_SECONDS,
+    MIGRATOR_TIMEOUT_SECONDS,
+    MIGRATOR_WORKER_TIMEOUT_SECONDS,
+    secret_read_statements,
+)
 from components.providers import child_opts
 from components.tags import resource_tags
 from model import naming
@@ -49,12 +54,10 @@ class DatabaseSetup(pulumi.ComponentResource):
         env: Environment,
         region: str,
         provider: aws.Provider,
-        network: Network,
         kms_key_arn: pulumi.Input[str],
         secrets_key_arn: pulumi.Input[str],
         secrets_replica_key_arns: Mapping[str, pulumi.Input[str]],
         master_secret_arn: pulumi.Input[str],
-        writer_endpoint: pulumi.Input[str],
         global_cluster_arn: pulumi.Input[str] | None,
         bootstrap_worker: pulumi.Resource,
         secret_host: pulumi.Input[str],
@@ -65,10 +68,6 @@ class DatabaseSetup(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("aurora:database:DatabaseSetup", name, None, opts)
-        in_vpc: dict[str, Any] = {
-            "subnet_ids": network.private_subnet_ids,
-            "security_group_ids": [network.lambda_security_group_id],
-        }
         common: dict[str, Any] = {
             "layer_arn": layer_arn,
             "kms_key_arn": kms_key_arn,
@@ -266,55 +265,81 @@ class DatabaseSetup(pulumi.ComponentResource):
         )
         prefix = migrations_prefix(env)
         migrator_name = naming.function_name(env.name, region, "migrator")
+        # The migrator follows the writer like bootstrap: this function, in the home region and
+        # outside any VPC, reads the set, the secret and publishes the version here, and invokes
+        # the migrator worker of the writer's region (components.lambdas) to apply the files.
+        migrator_workers = naming.migrator_worker_arns(env)
+        migrator_statements: list[dict[str, Any]] = [
+            *secret_read_statements([self.user_secret_arns["migrator"]], secrets_key_arn, region),
+            {
+                "Sid": "ReadOwnMigrationSet",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": bucket.arn.apply(lambda arn: f"{arn}/{prefix}*"),
+            },
+            {
+                "Sid": "ListOwnMigrationSet",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": bucket.arn,
+                "Condition": {"StringLike": {"s3:prefix": f"{prefix}*"}},
+            },
+            {
+                "Sid": "DecryptMigrationSet",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            },
+            {
+                "Sid": "PublishAppliedVersion",
+                "Effect": "Allow",
+                "Action": ["ssm:PutParameter"],
+                "Resource": parameter.arn,
+            },
+            {
+                "Sid": "InvokeMigratorWorkers",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": [migrator_workers[r] for r in sorted(migrator_workers)],
+            },
+        ]
+        migrator_environment: dict[str, pulumi.Input[str]] = {
+            "DB_NAME": env.database.database_name,
+            "MIGRATOR_SECRET_ARN": self.user_secret_arns["migrator"],
+            "MIGRATIONS_BUCKET": bucket.bucket,
+            "MIGRATIONS_PREFIX": prefix,
+            "VERSION_PARAMETER": version_parameter_name(env),
+            "ENVIRONMENT": env.name,
+            "HOME_REGION": region,
+            "SQL_WORKERS": json.dumps(migrator_workers, sort_keys=True),
+            "WORKER_TIMEOUT_SECONDS": str(MIGRATOR_WORKER_TIMEOUT_SECONDS),
+        }
+        if global_cluster_arn is not None:
+            migrator_statements.append(
+                {
+                    "Sid": "FindTheWriter",
+                    "Effect": "Allow",
+                    "Action": ["rds:DescribeGlobalClusters"],
+                    "Resource": global_cluster_arn,
+                }
+            )
+            migrator_environment["GLOBAL_CLUSTER_ID"] = naming.global_cluster_id(env.name)
         migrator = LambdaFunction(
             f"{name}-migrator",
             LambdaFunctionArgs(
                 function_name=migrator_name,
                 subpackage="migrator",
                 handler="lambda_src.migrator.handler.handler",
-                description=f"Applies the migrations published for {env.name} (pull model)",
-                statements=[
-                    *secret_read_statements([self.user_secret_arns["migrator"]], secrets_key_arn, region),
-                    {
-                        "Sid": "ReadOwnMigrationSet",
-                        "Effect": "Allow",
-                        "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                        "Resource": bucket.arn.apply(lambda arn: f"{arn}/{prefix}*"),
-                    },
-                    {
-                        "Sid": "ListOwnMigrationSet",
-                        "Effect": "Allow",
-                        "Action": ["s3:ListBucket"],
-                        "Resource": bucket.arn,
-                        "Condition": {"StringLike": {"s3:prefix": f"{prefix}*"}},
-                    },
-                    {
-                        "Sid": "DecryptMigrationSet",
-                        "Effect": "Allow",
-                        "Action": ["kms:Decrypt"],
-                        "Resource": kms_key_arn,
-                        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-                    },
-                    {
-                        "Sid": "PublishAppliedVersion",
-                        "Effect": "Allow",
-                        "Action": ["ssm:PutParameter"],
-                        "Resource": parameter.arn,
-                    },
-                ],
-                environment={
-                    "DB_HOST": writer_endpoint,
-                    "DB_NAME": env.database.database_name,
-                    "MIGRATOR_SECRET_ARN": self.user_secret_arns["migrator"],
-                    "MIGRATIONS_BUCKET": bucket.bucket,
-                    "MIGRATIONS_PREFIX": prefix,
-                    "VERSION_PARAMETER": version_parameter_name(env),
-                    "ENVIRONMENT": env.name,
-                },
-                timeout_seconds=900,
-                # Two migrators never interleave: the migrator holds GET_LOCK while it applies
-                # (no reserved concurrency, which low-quota accounts refuse: see LambdaFunctionArgs).
-                **in_vpc,
+                description=f"Applies the migrations published for {env.name} on the writer (pull model)",
+                statements=migrator_statements,
+                environment=migrator_environment,
+                # Outlives its worker (MIGRATOR_WORKER_TIMEOUT_SECONDS) to publish the version. Two
+                # migrators never interleave: the worker holds GET_LOCK while it applies (no reserved
+                # concurrency, which low-quota accounts refuse: see LambdaFunctionArgs). Outside any
+                # VPC on purpose (like bootstrap): it calls only AWS APIs, one of them (Lambda Invoke)
+                # in whichever region holds the writer.
+                timeout_seconds=MIGRATOR_TIMEOUT_SECONDS,
                 **common,
             ),
             provider,

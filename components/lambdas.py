@@ -1,5 +1,5 @@
 """The Lambdas of a regional stack: health check (every region), secret rotation (where the
-secret lives), the rotation SQL and bootstrap workers (every region) and guarded automated failover (the
+secret lives), the rotation SQL, bootstrap and migrator workers (every region) and guarded automated failover (the
 failover-target secondary), with the exact IAM actions each one's code calls.
 
 Rotation follows the writer wherever it is (DESIGN.md 4b): the rotation function in the home
@@ -8,8 +8,8 @@ in-VPC ``rotation-sql`` worker of the writer's region through the Lambda API. Ev
 stack runs a worker, and the rotation role may invoke every region's worker by its ARN,
 derived from names: no input of any stack depends on where the writer is now. Same-account
 invocation needs only the caller's identity policy, so the workers carry no resource policy.
-The deploy-time bootstrap (components.database_setup) follows the writer the same way,
-through the ``bootstrap-worker`` every regional stack runs.
+The deploy-time bootstrap and the migrator (components.database_setup) follow the writer the
+same way, through the ``bootstrap-worker`` and the ``migrator-worker`` every regional stack runs.
 """
 
 from __future__ import annotations
@@ -40,6 +40,16 @@ BOOTSTRAP_WORKER_TIMEOUT_SECONDS = 120
 """The bootstrap worker's timeout: connect retries (1 + 2 + 4 s of backoff, 5 s connect timeouts),
 then the database, users, grants and the probe user, each statement bounded by 30 s read and
 write timeouts. The bootstrap function (components.database_setup) waits a little longer."""
+
+MIGRATOR_WORKER_TIMEOUT_SECONDS = 840
+"""The migrator worker's timeout: migrations run long (statements get the remaining time less a
+margin to record a failure, lambda_src.migrator_worker.handler). The migrator function
+(components.database_setup) has MIGRATOR_TIMEOUT_SECONDS, so it outlives the worker and still
+publishes the version."""
+
+MIGRATOR_TIMEOUT_SECONDS = 900
+"""The migrator function's timeout (Lambda's maximum): the worker's plus a minute for reading the
+set, the Invoke and publishing the version."""
 
 
 def secret_read_statements(secret_arns: Any, key_arn: Any, region: str) -> list[dict[str, Any]]:
@@ -185,6 +195,30 @@ class RegionalLambdas(pulumi.ComponentResource):
                     "REGION_NAME": region,
                 },
                 timeout_seconds=BOOTSTRAP_WORKER_TIMEOUT_SECONDS,
+                **in_vpc,  # type: ignore[arg-type]
+                **common,  # type: ignore[arg-type]
+            ),
+            provider,
+            pulumi.ResourceOptions(parent=self),
+        )
+
+        # The database half of the migrator, in every region for the same reason: the migrator
+        # function (home region, components.database_setup) invokes the worker of whichever region
+        # holds the writer now, with the published files and the migrator user's credentials.
+        self.migrator_worker = LambdaFunction(
+            f"{name}-migrator-worker",
+            LambdaFunctionArgs(
+                function_name=naming.function_name(env.name, region, naming.MIGRATOR_WORKER),
+                subpackage="migrator_worker",
+                handler="lambda_src.migrator_worker.handler.handler",
+                description=f"Schema migrations on {cluster_identifier} while it is the writer",
+                statements=[],
+                environment={
+                    "DB_HOST": cluster.writer_endpoint,
+                    "DB_PORT": cluster.port.apply(str),
+                    "REGION_NAME": region,
+                },
+                timeout_seconds=MIGRATOR_WORKER_TIMEOUT_SECONDS,
                 **in_vpc,  # type: ignore[arg-type]
                 **common,  # type: ignore[arg-type]
             ),
@@ -379,6 +413,7 @@ class RegionalLambdas(pulumi.ComponentResource):
             "health_function_name": self.health.function_name,
             "rotation_sql_function_arn": self.rotation_sql.function_arn,
             "bootstrap_worker_function_arn": self.bootstrap_worker.function_arn,
+            "migrator_worker_function_arn": self.migrator_worker.function_arn,
         }
         if self.rotation is not None:
             out["rotation_function_arn"] = self.rotation.function_arn

@@ -66,11 +66,15 @@ BOOTSTRAP_WORKER = "bootstrap-worker"
 """Purpose of the in-VPC bootstrap worker every regional stack runs (function_name's ``purpose``)."""
 
 
+MIGRATOR_WORKER = "migrator-worker"
+"""Purpose of the in-VPC migrator worker every regional stack runs (function_name's ``purpose``)."""
+
+
 def worker_arns(env: Environment, purpose: str) -> dict[str, str]:
     """Region -> ARN of the function ``purpose`` in that region, for every region of the environment.
 
     Derived from names only, so the inputs of a function that follows the writer (rotation,
-    bootstrap) never depend on where the writer is (DESIGN.md 4b).
+    bootstrap, migrator) never depend on where the writer is (DESIGN.md 4b).
     """
     return {
         region: function_arn(env.account_id, region, function_name(env.name, region, purpose))
@@ -86,6 +90,11 @@ def rotation_sql_worker_arns(env: Environment) -> dict[str, str]:
 def bootstrap_worker_arns(env: Environment) -> dict[str, str]:
     """Region -> ARN of the bootstrap worker, for every region of the environment."""
     return worker_arns(env, BOOTSTRAP_WORKER)
+
+
+def migrator_worker_arns(env: Environment) -> dict[str, str]:
+    """Region -> ARN of the migrator worker, for every region of the environment."""
+    return worker_arns(env, MIGRATOR_WORKER)
 
 
 FAILOVER_DECIDER = "failover"

@@ -25,7 +25,7 @@ class BootstrapError(LambdaCodeError):
 
 
 BOOKKEEPING_TABLE = "schema_migrations"
-# The migrator (lambda_src.migrator.migrations) reads and writes these columns.
+# The migrator (lambda_src.migrator_worker.migrations) reads and writes these columns.
 BOOKKEEPING_DDL = """
 CREATE TABLE IF NOT EXISTS `{database}`.`schema_migrations` (
   version INT UNSIGNED NOT NULL,

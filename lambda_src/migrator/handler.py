@@ -1,4 +1,5 @@
-"""Migrator Lambda: status, migrate or repair this environment's application database.
+"""Migrator Lambda: status, migrate or repair this environment's application database, on the
+current writer, through the migrator worker of the writer's region.
 
 Event: ``{"action": "status" | "migrate" | "repair", "dry_run": false,
 "target_version": 7, "version": 3}`` (``target_version`` for migrate, ``version`` for
@@ -6,44 +7,86 @@ repair). A refusal or failure raises a named error, so the invocation fails with
 message that names the migration (and for a failed statement, the statement and the
 database's error).
 
-The connection uses TLS verified against ``DB_CA_BUNDLE`` (default: the Amazon RDS CA
-bundle shipped in the archive); there is no way to turn verification off.
+Runs in the home region, outside any VPC, and never connects to a database: it reads the
+published set from its own region's bucket (checking every checksum) and the migrator
+user's secret, finds the writer (DescribeGlobalClusters; a regional environment's writer is
+the home cluster) and invokes, synchronously, the migrator worker of the writer's region
+(``lambda_src.migrator_worker``) with the files and the credentials
+(``lambda_src.common.migrator_sql``); the worker applies them on its own region's cluster,
+over TLS verified against its CA bundle. The function publishes the version the run left
+to SSM, after a failure too (the worker answers a run that stopped with the version it
+reached). The worker's errors are raised under their own names (``MigrationFailed``,
+``LockNotAcquired``, ...), their messages naming the writer's region. A set too large for
+one synchronous invocation (6 MB) is refused before anything is invoked.
+
+Environment (read once per container):
+
+* ``DB_NAME``, ``MIGRATOR_SECRET_ARN``, ``MIGRATIONS_BUCKET``, ``MIGRATIONS_PREFIX``,
+  ``VERSION_PARAMETER``: the database, the migrator user's secret, where the set is
+  published and the parameter the version goes to. Required. ``ENVIRONMENT``: refuse a set
+  published for another environment.
+* ``LOCK_TIMEOUT_SECONDS`` (10), ``DDL_LOCK_WAIT_SECONDS`` (60): passed to the worker.
+* ``HOME_REGION``, ``GLOBAL_CLUSTER_ID``, ``SQL_WORKERS`` (region -> migrator worker ARN):
+  as for bootstrap (``lambda_src.common.writer.delegation_from_env``).
+* ``WORKER_TIMEOUT_SECONDS``: the workers' function timeout; the Invoke waits a little
+  longer. Defaults to 840; the function's own timeout (900) leaves PUBLISH_MARGIN_SECONDS
+  to publish the version.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pymysql
+import boto3
 from aws_lambda_powertools import Logger
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambda_src.common import errors as common_errors
 from lambda_src.common.aws import ClientCache
-from lambda_src.common.db import RDS_CA_BUNDLE, Endpoint, ca_bundle_from_env, connect
+from lambda_src.common.bootstrap_sql import Account
 from lambda_src.common.errors import ConfigurationError, LambdaCodeError
+from lambda_src.common.migration import errors as migration_errors
+from lambda_src.common.migration.errors import InvalidRequest, SourceError, VersionNotPublished
+from lambda_src.common.migration.manifest import Manifest, MigrationSet
+from lambda_src.common.migrator_sql import (
+    ACTIONS,
+    FAILED,
+    MigrationFile,
+    MigrationRequest,
+    result_from_payload,
+)
 from lambda_src.common.secrets import fetch_credentials
-from lambda_src.migrator import migrations
-from lambda_src.migrator.errors import InvalidRequest, SourceError, VersionNotPublished
-from lambda_src.migrator.manifest import Manifest, MigrationSet
+from lambda_src.common.writer import Delegation, SqlWorkerFailed, SqlWorkers, WriterMoved, delegation_from_env
 from lambda_src.migrator.source import load_migration_set, normalize_prefix, read_manifest
 
 logger = Logger(service="migrator")
 
-ACTIONS = ("status", "migrate", "repair")
-# Keep this much of the Lambda's budget to record a failed statement before the runtime stops us.
-RECORD_MARGIN_SECONDS = 15
-DEFAULT_STATEMENT_TIMEOUT = 600.0
+KIND = "migrator worker"
+RETRY = "run `infra db` again"
+WORKER_TIMEOUT_SECONDS = 840
+"""Default of WORKER_TIMEOUT_SECONDS (the deployed workers' timeout, components.lambdas)."""
+PUBLISH_MARGIN_SECONDS = 20
+"""Kept of the function's remaining time, when it invokes the worker, to publish the version."""
+DEFAULT_TIME_BUDGET = 600.0
 aws = ClientCache()
+
+WORKER_ERRORS: dict[str, type[LambdaCodeError]] = {
+    name: cls
+    for module in (migration_errors, common_errors)
+    for name, cls in vars(module).items()
+    if isinstance(cls, type) and issubclass(cls, LambdaCodeError) and cls is not LambdaCodeError
+}
+"""The worker's errors the function raises under their own names (errorType unchanged for `infra db`)."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    db_host: str
-    db_port: int
     db_name: str
     secret_arn: str
     bucket: str
@@ -52,16 +95,13 @@ class Settings:
     environment: str | None
     lock_timeout: float
     ddl_lock_wait: int
-    db_ca_bundle: str = RDS_CA_BUNDLE
-    """PEM file of the CAs the database's certificate must chain to (``DB_CA_BUNDLE``); TLS is
-    always on and verified. Defaults to the shipped Amazon RDS bundle."""
+    delegation: Delegation
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         missing = [
             name
             for name in (
-                "DB_HOST",
                 "DB_NAME",
                 "MIGRATOR_SECRET_ARN",
                 "MIGRATIONS_BUCKET",
@@ -73,28 +113,59 @@ class Settings:
         if missing:
             raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
         try:
-            return cls(
-                db_host=env["DB_HOST"],
-                db_port=int(env.get("DB_PORT", "3306")),
-                db_name=env["DB_NAME"],
-                secret_arn=env["MIGRATOR_SECRET_ARN"],
-                bucket=env["MIGRATIONS_BUCKET"],
-                prefix=normalize_prefix(env["MIGRATIONS_PREFIX"]),
-                version_parameter=env["VERSION_PARAMETER"],
-                environment=env.get("ENVIRONMENT") or None,
-                lock_timeout=float(env.get("LOCK_TIMEOUT_SECONDS", "10")),
-                ddl_lock_wait=int(env.get("DDL_LOCK_WAIT_SECONDS", "60")),
-                db_ca_bundle=ca_bundle_from_env(env),
-            )
+            lock_timeout = float(env.get("LOCK_TIMEOUT_SECONDS", "10"))
+            ddl_lock_wait = int(env.get("DDL_LOCK_WAIT_SECONDS", "60"))
         except ValueError as exc:
             raise ConfigurationError(
-                f"DB_PORT, LOCK_TIMEOUT_SECONDS and DDL_LOCK_WAIT_SECONDS must be numbers: {exc}"
+                f"LOCK_TIMEOUT_SECONDS and DDL_LOCK_WAIT_SECONDS must be numbers: {exc}"
             ) from None
+        return cls(
+            db_name=env["DB_NAME"],
+            secret_arn=env["MIGRATOR_SECRET_ARN"],
+            bucket=env["MIGRATIONS_BUCKET"],
+            prefix=normalize_prefix(env["MIGRATIONS_PREFIX"]),
+            version_parameter=env["VERSION_PARAMETER"],
+            environment=env.get("ENVIRONMENT") or None,
+            lock_timeout=lock_timeout,
+            ddl_lock_wait=ddl_lock_wait,
+            delegation=delegation_from_env(env, default_timeout=WORKER_TIMEOUT_SECONDS),
+        )
 
 
 @functools.cache
 def settings() -> Settings:
     return Settings.from_env(os.environ)
+
+
+@functools.cache
+def get_rds_client() -> Any:
+    config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
+    return boto3.client("rds", region_name=settings().delegation.home_region, config=config)
+
+
+@functools.cache
+def get_lambda_client(region: str) -> Any:
+    # The Invoke waits for the worker's whole run and is never retried: a second migrate
+    # behind a first one still running would only meet its lock.
+    timeout = settings().delegation.worker_timeout_seconds + 5
+    config = Config(
+        connect_timeout=3, read_timeout=timeout, retries={"total_max_attempts": 1, "mode": "standard"}
+    )
+    return boto3.client("lambda", region_name=region, config=config)
+
+
+def get_workers(cfg: Settings) -> SqlWorkers:
+    delegation = cfg.delegation
+    return SqlWorkers(
+        home_region=delegation.home_region,
+        global_cluster_id=delegation.global_cluster_id,
+        workers=delegation.workers,
+        rds=get_rds_client,
+        lambda_client=get_lambda_client,
+        kind=KIND,
+        retry=RETRY,
+        logger=logger,
+    )
 
 
 @dataclass(frozen=True)
@@ -135,14 +206,16 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     remaining = context.get_remaining_time_in_millis() / 1000 if context else None
     applied_by = f"{context.function_name}/{context.aws_request_id}" if context else "migrator"
     try:
+        cfg = settings()
         result = run(
             request,
-            settings(),
+            cfg,
             s3=aws("s3"),
             ssm=aws("ssm"),
             secrets=aws("secretsmanager"),
+            workers=get_workers(cfg),
             applied_by=applied_by,
-            statement_timeout=statement_budget(remaining),
+            time_budget=time_budget(remaining),
         )
     except LambdaCodeError as exc:
         logger.error(
@@ -156,17 +229,19 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             "action": request.action,
             "dry_run": request.dry_run,
             "version": result.get("version"),
+            "region": result.get("region"),
             "applied": [m["filename"] for m in result.get("applied", []) if request.action == "migrate"],
         },
     )
     return result
 
 
-def statement_budget(remaining_seconds: float | None) -> float:
-    """Read timeout for migration statements: the Lambda's budget minus time to record a failure."""
+def time_budget(remaining_seconds: float | None) -> float:
+    """What the worker may take: the function's remaining time less the time to publish the version.
+    The worker keeps its own margin to record a failed statement (RECORD_MARGIN_SECONDS there)."""
     if remaining_seconds is None:
-        return DEFAULT_STATEMENT_TIMEOUT
-    return max(5.0, remaining_seconds - RECORD_MARGIN_SECONDS)
+        return DEFAULT_TIME_BUDGET
+    return max(5.0, remaining_seconds - PUBLISH_MARGIN_SECONDS)
 
 
 def run(
@@ -176,60 +251,63 @@ def run(
     s3: Any,
     ssm: Any,
     secrets: Any,
+    workers: SqlWorkers,
     applied_by: str = "migrator",
-    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+    time_budget: float = DEFAULT_TIME_BUDGET,
 ) -> dict[str, Any]:
-    """Carry out one request against the environment's database; plain function for tests."""
+    """Read the set and the secret here, run the request on the writer region's worker and publish
+    the version; plain function for tests."""
     manifest: Manifest | None = None
     migration_set: MigrationSet | None = None
+    where = f"s3://{cfg.bucket}/{cfg.prefix}manifest.json"
     if request.action != "repair":
         manifest = read_manifest(s3, cfg.bucket, cfg.prefix)
         if manifest is None and request.action == "migrate":
-            raise SourceError(f"no migration set published at s3://{cfg.bucket}/{cfg.prefix}manifest.json")
+            raise SourceError(f"no migration set published at {where}")
         if manifest is not None:
             if cfg.environment and manifest.environment != cfg.environment:
                 raise SourceError(
-                    f"s3://{cfg.bucket}/{cfg.prefix}manifest.json was published for environment "
-                    f"{manifest.environment!r}, this is {cfg.environment!r}"
+                    f"{where} was published for environment {manifest.environment!r}, this is {cfg.environment!r}"
                 )
             migration_set = load_migration_set(s3, cfg.bucket, cfg.prefix, manifest)
     credentials = fetch_credentials(secrets, cfg.secret_arn)
-    endpoint = Endpoint(
-        host=cfg.db_host,
-        port=cfg.db_port,
-        user=credentials.username,
-        password=credentials.password,
+    worker_request = MigrationRequest(
+        action=request.action,
         database=cfg.db_name,
-        connect_timeout=5,
-        read_timeout=statement_timeout,
-        write_timeout=30,
-        ca_bundle=cfg.db_ca_bundle,
+        migrator=Account(username=credentials.username, password=credentials.password),
+        files=None if migration_set is None else tuple(MigrationFile.of(m) for m in migration_set.migrations),
+        dry_run=request.dry_run,
+        target_version=request.target_version,
+        version=request.version,
+        applied_by=applied_by,
+        lock_timeout=cfg.lock_timeout,
+        ddl_lock_wait=cfg.ddl_lock_wait,
+        time_budget_seconds=time_budget,
     )
-    # The bookkeeping connection: holds the lock, writes the records (autocommit).
-    conn = connect(endpoint)
+    worker_request.encode(where=where)  # refuse a set over the invocation limit before any lookup
+    subject = f"{request.action} of {cfg.db_name}"
     try:
-        if request.action == "status":
-            result = migrations.status(conn, migration_set)
-        elif request.action == "migrate":
-            assert migration_set is not None
-            result = migrations.migrate(
-                conn,
-                migration_set,
-                target_version=request.target_version,
-                dry_run=request.dry_run,
-                lock_timeout=cfg.lock_timeout,
-                applied_by=applied_by,
-                on_finish=lambda version: publish_version(ssm, cfg.version_parameter, version),
-                open_session=lambda: migration_session(endpoint, cfg.ddl_lock_wait),
-                log=lambda message, **fields: logger.info(message, extra=fields),
+        result = workers.run(
+            worker_request.to_payload(), subject=subject, action=request.action, parse=result_from_payload
+        )
+    except WriterMoved:
+        raise
+    except SqlWorkerFailed as exc:
+        raise worker_error(exc.error_type, exc.worker_message, exc.region) or exc from None
+    failed = result.pop(FAILED, None)
+    if request.action == "migrate" and not request.dry_run:
+        if failed is not None:
+            # The failure is the headline: reporting the version must not replace it.
+            with contextlib.suppress(VersionNotPublished):
+                publish_version(ssm, cfg.version_parameter, int(result["version"]))
+            error = worker_error(str(failed["error_type"]), str(failed["message"]), str(result["region"]))
+            raise error or SqlWorkerFailed(
+                f"{subject}: {failed['error_type']}: {failed['message']} (on the writer in {result['region']})",
+                region=str(result["region"]),
+                error_type=str(failed["error_type"]),
+                worker_message=str(failed["message"]),
             )
-        else:
-            assert request.version is not None
-            result = migrations.repair(
-                conn, request.version, dry_run=request.dry_run, lock_timeout=cfg.lock_timeout
-            )
-    finally:
-        conn.close()
+        publish_version(ssm, cfg.version_parameter, int(result["version"]))
     result["environment"] = cfg.environment
     if manifest is not None:
         result["published"] = {
@@ -240,18 +318,11 @@ def run(
     return result
 
 
-def migration_session(endpoint: Endpoint, ddl_lock_wait: int) -> pymysql.Connection:
-    """The session one migration's statements run on, apart from the bookkeeping connection."""
-    session = connect(endpoint)
-    try:
-        with session.cursor() as cur:
-            # An ALTER waiting for a metadata lock held by a long transaction must give up
-            # (and be recorded) rather than stall every query queued behind it.
-            cur.execute("SET SESSION lock_wait_timeout = %s", (ddl_lock_wait,))
-    except BaseException:
-        session.close()
-        raise
-    return session
+def worker_error(error_type: str, message: str, region: str) -> LambdaCodeError | None:
+    """The worker's error under its own name, its message naming the writer's region; None for a
+    name the function does not know (the caller raises SqlWorkerFailed)."""
+    cls = WORKER_ERRORS.get(error_type)
+    return None if cls is None else cls(f"{message} (on the writer in {region})")
 
 
 def publish_version(ssm: Any, name: str, version: int) -> None:

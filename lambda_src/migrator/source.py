@@ -11,8 +11,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambda_src.migrator.errors import ChecksumMismatch, SourceError
-from lambda_src.migrator.manifest import MANIFEST_NAME, Manifest, Migration, MigrationSet, sha256_hex
+from lambda_src.common.migration.errors import ChecksumMismatch, SourceError
+from lambda_src.common.migration.manifest import MANIFEST_NAME, Manifest, Migration, MigrationSet, sha256_hex
 
 
 def normalize_prefix(prefix: str) -> str:

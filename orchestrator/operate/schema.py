@@ -24,8 +24,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambda_src.migrator.errors import MigrationError
-from lambda_src.migrator.manifest import (
+from lambda_src.common.migration.errors import MigrationError
+from lambda_src.common.migration.manifest import (
     MANIFEST_NAME,
     Manifest,
     ManifestEntry,

@@ -581,7 +581,7 @@ def _env_number(b: GraphBuilder, bad: bool) -> Node:
 )
 def _env_bad_host(b: GraphBuilder, bad: bool) -> Node:
     b.vpc_endpoints()
-    function = b.lambda_function("migrator")
+    function = b.lambda_function("migrator_worker")
     if bad:
         function.inputs["environment"]["variables"]["DB_HOST"] = "{'Address': 'dev-aurora-use1.cluster'}"
     return function
@@ -1252,6 +1252,62 @@ def _worker_outside_vpc(b: GraphBuilder, bad: bool) -> Node:
     return worker
 
 
+@case(
+    "writer-workers-placed",
+    "a migrator inside the home VPC",
+    env="prod",
+    expect=(
+        "the migrator function prod-aurora-use1-migrator must run outside any VPC (vpcConfig)",
+        "which no endpoint in us-east-1 serves",
+    ),
+)
+def _migrator_in_vpc(b: GraphBuilder, bad: bool) -> Node:
+    nodes = b.writer_followers()
+    migrator = nodes["prod-aurora-use1-migrator"]
+    if bad:
+        # Even with this region's Lambda endpoint: it serves none of the other regions' workers.
+        b.vpc_endpoints(services=[*ENDPOINT_SERVICES, "lambda"])
+        migrator.inputs["vpcConfig"] = {"subnetIds": ["subnet-0a"], "securityGroupIds": ["sg-0lambda"]}
+    return migrator
+
+
+@case(
+    "writer-workers-placed",
+    "a region without a migrator worker",
+    env="staging",
+    expect=(
+        "staging's migrator function follows the writer but region us-west-2 has no worker "
+        "staging-aurora-usw2-migrator-worker",
+    ),
+)
+def _no_migrator_worker(b: GraphBuilder, bad: bool) -> None:
+    b.writer_followers()
+    if bad:
+        b.nodes = [n for n in b.nodes if n.inputs.get("name") != "staging-aurora-usw2-migrator-worker"]
+    return None
+
+
+def test_the_planned_prod_migrator_may_invoke_exactly_every_regions_migrator_worker():
+    graph = planned_graph("prod")
+    [policy] = [
+        n
+        for n in graph.of_type("aws:iam/rolePolicy:RolePolicy")
+        if any(s.get("Sid") == "InvokeMigratorWorkers" for s in json.loads(n.inputs["policy"])["Statement"])
+    ]
+    document = json.loads(policy.inputs["policy"])
+    [invoke] = [s for s in document["Statement"] if s.get("Sid") == "InvokeMigratorWorkers"]
+    dropped = invoke["Resource"].pop()  # the last region's worker
+    policy.inputs["policy"] = json.dumps(document)
+
+    messages = [f.message for f in evaluate(graph) if f.rule == "writer-workers-placed"]
+
+    assert messages == [
+        f"the migrator function prod-aurora-use1-migrator may not invoke {dropped} (lambda:InvokeFunction): "
+        f"with the writer in {dropped.split(':')[3]} it would fail; name every region's worker "
+        "(model.naming.migrator_worker_arns)"
+    ]
+
+
 def test_the_planned_prod_bootstrap_is_caught_without_a_regions_worker():
     graph = planned_graph("prod")
     graph.nodes = [n for n in graph.nodes if n.inputs.get("name") != "prod-aurora-usw2-bootstrap-worker"]
@@ -1324,10 +1380,9 @@ def test_baseline_graphs_are_clean(env_name: str):
     b = GraphBuilder(env_name)
     b.aurora_cluster()
     b.vpc_endpoints()
-    for sub in ("health", "migrator"):
-        b.lambda_function(sub)
-    # Rotation and bootstrap outside the VPC (they reach the writer region's worker), a worker
-    # of each in every region's VPC.
+    b.lambda_function("health")
+    # Rotation, bootstrap and the migrator outside the VPC (they reach the writer region's
+    # worker), a worker of each in every region's VPC.
     b.writer_followers()
     b.secret(f"aurora/{env_name}/master")
     b.regional_outputs()
@@ -1517,23 +1572,21 @@ def test_prod_primary_without_secretsmanager_endpoint_is_caught_on_its_callers()
     assert _function_named(graph, "prod.us-east-1", "health").urn in flagged
     # The failover stack's write probe in us-east-1's VPC reads its secret there too.
     assert _function_named(graph, "prod.failover", "probe", region="us-east-1").urn in flagged
-    # The rotation and bootstrap functions run outside the VPC (they reach other regions'
-    # Lambda APIs); their in-VPC workers call no AWS API.
-    for sub in ("rotation", "bootstrap", "rotation_sql", "bootstrap_worker"):
+    # The rotation, bootstrap and migrator functions run outside the VPC (they reach other
+    # regions' Lambda APIs); their in-VPC workers call no AWS API.
+    for sub in ("rotation", "bootstrap", "migrator", "rotation_sql", "bootstrap_worker", "migrator_worker"):
         assert _function_named(graph, "prod.us-east-1", sub).urn not in flagged
     assert all("secretsmanager" in f.message for f in findings)
     assert {f.stack for f in findings} == {"prod.us-east-1", "prod.failover"}
 
 
-def test_prod_primary_without_ssm_endpoint_is_caught_on_the_migrator():
+def test_prod_primary_without_ssm_endpoint_strands_nothing_the_migrator_publishes_from_outside_the_vpc():
     graph = planned_graph("prod")
     _drop_endpoint(graph, "prod.us-east-1", "ssm")
     migrator = _function_named(graph, "prod.us-east-1", "migrator")
+    assert not migrator.inputs.get("vpcConfig")
 
-    findings = evaluate(graph)
-
-    assert [(f.rule, f.resource) for f in findings] == [("lambda-apis-reachable", migrator.urn)]
-    assert "ssm" in findings[0].message
+    assert [(f.rule, f.message) for f in evaluate(graph)] == []
 
 
 def test_backtrack_added_to_a_prod_member_is_refused():

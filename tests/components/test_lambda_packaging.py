@@ -266,6 +266,7 @@ def test_the_functions_found_are_the_ones_the_code_ships() -> None:
         "failover",
         "health",
         "migrator",
+        "migrator_worker",
         "probe",
         "rotation",
         "rotation_sql",

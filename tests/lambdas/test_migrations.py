@@ -8,8 +8,10 @@ Manager faked by moto.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import re
 import threading
 import time
 import uuid
@@ -20,12 +22,13 @@ from typing import Any
 import boto3
 import pymysql
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from lambda_src.common.aws import ClientCache
-from lambda_src.migrator import handler as migrator_handler
-from lambda_src.migrator import migrations as runner
-from lambda_src.migrator.errors import (
+from lambda_src.common.bootstrap_sql import Account
+from lambda_src.common.errors import ConfigurationError
+from lambda_src.common.migration.errors import (
     BookkeepingFailed,
     ChecksumMismatch,
     HistoryMismatch,
@@ -38,11 +41,35 @@ from lambda_src.migrator.errors import (
     RepairRefused,
     SourceError,
 )
-from lambda_src.migrator.manifest import Manifest, Migration, MigrationSet, sha256_hex
-from lambda_src.migrator.sqlsplit import split_statements
+from lambda_src.common.migration.manifest import Manifest, Migration, MigrationSet, sha256_hex
+from lambda_src.common.migration.sqlsplit import split_statements
+from lambda_src.common.migrator_sql import (
+    MAX_REQUEST_BYTES,
+    MigrationFile,
+    MigrationRequest,
+    MigrationSetTooLarge,
+    MigratorProtocolError,
+)
+from lambda_src.common.writer import Delegation, WriterMoved, WriterUnavailable
+from lambda_src.migrator import handler as migrator_handler
+from lambda_src.migrator_worker import handler as worker_handler
+from lambda_src.migrator_worker import migrations as runner
 from orchestrator.operate.schema import publish
 from tests.support.app_db import AppDb, drop_app_db, make_app_db
+from tests.support.global_cluster import create_global_cluster, failing_over
+from tests.support.lambda_fake import InProcessLambda
 from tests.support.mariadb import MariaDBServer
+from tests.support.migrator_workers import (
+    CLUSTERS,
+    GLOBAL_ID,
+    HOME,
+    WORKERS,
+    WRITER,
+    delegation,
+    register_migrator_worker,
+    settings_environment,
+    sql_workers,
+)
 from tests.support.paths import EVENTS
 
 
@@ -929,6 +956,9 @@ class Lambda:
     s3: Any
     ssm: Any
     secrets: Any
+    lambdas: InProcessLambda
+    rds: Any = None
+    """RDS of the home region for a global environment (moto unless a stub); None: regional."""
 
     def publish(self, files: dict[str, str], *, environment: str = "dev") -> Manifest:
         return publish(
@@ -947,6 +977,7 @@ class Lambda:
             s3=self.s3,
             ssm=self.ssm,
             secrets=self.secrets,
+            workers=sql_workers(self.lambdas, rds=self.rds, global_cluster=self.rds is not None),
             applied_by="test",
         )
 
@@ -965,10 +996,7 @@ def migrator_lambda(aws, app_db, mariadb) -> Lambda:
         SecretString=json.dumps({"username": app_db.migrator.username, "password": app_db.migrator.password}),
     )
     settings = migrator_handler.Settings(
-        db_host=mariadb.host,
-        db_port=mariadb.port,
         db_name=app_db.database,
-        db_ca_bundle=mariadb.ca_bundle,
         secret_arn=secret["ARN"],
         bucket=bucket,
         prefix="migrations/dev/",
@@ -976,8 +1004,12 @@ def migrator_lambda(aws, app_db, mariadb) -> Lambda:
         environment="dev",
         lock_timeout=2,
         ddl_lock_wait=10,
+        delegation=delegation(),
     )
-    return Lambda(app_db, settings, s3, ssm, secrets)
+    # A regional environment: its writer is the home cluster, reached through the home worker.
+    lambdas = InProcessLambda()
+    register_migrator_worker(lambdas, HOME, mariadb)
+    return Lambda(app_db, settings, s3, ssm, secrets, lambdas)
 
 
 @pytest.mark.mariadb
@@ -1065,20 +1097,10 @@ def test_migrate_with_nothing_published_says_where_it_looked(migrator_lambda):
 
 @pytest.mark.mariadb
 def test_handler_runs_the_sample_events_end_to_end(migrator_lambda, monkeypatch):
-    s = migrator_lambda.settings
-    for name, value in {
-        "DB_HOST": s.db_host,
-        "DB_PORT": str(s.db_port),
-        "DB_NAME": s.db_name,
-        "DB_CA_BUNDLE": s.db_ca_bundle,
-        "MIGRATOR_SECRET_ARN": s.secret_arn,
-        "MIGRATIONS_BUCKET": s.bucket,
-        "MIGRATIONS_PREFIX": s.prefix,
-        "VERSION_PARAMETER": s.version_parameter,
-        "ENVIRONMENT": "dev",
-    }.items():
+    for name, value in settings_environment(migrator_lambda.settings).items():
         monkeypatch.setenv(name, value)
     migrator_handler.settings.cache_clear()
+    monkeypatch.setattr(migrator_handler, "get_lambda_client", migrator_lambda.lambdas.client)
     monkeypatch.setattr(migrator_handler, "aws", ClientCache())
     log_stream = io.StringIO()
     monkeypatch.setattr(migrator_handler.logger.registered_handler, "stream", log_stream)
@@ -1118,7 +1140,206 @@ def test_handler_rejects_an_unknown_action_before_touching_anything():
 
 
 def test_settings_name_every_missing_environment_variable():
-    from lambda_src.common.errors import ConfigurationError
-
-    with pytest.raises(ConfigurationError, match="DB_HOST, DB_NAME, MIGRATOR_SECRET_ARN, MIGRATIONS_BUCKET"):
+    with pytest.raises(ConfigurationError, match="DB_NAME, MIGRATOR_SECRET_ARN, MIGRATIONS_BUCKET"):
         migrator_handler.Settings.from_env({"VERSION_PARAMETER": "/x", "MIGRATIONS_PREFIX": "p/"})
+
+
+# --- on the writer, wherever it is ---------------------------------------------------------
+
+
+def after_a_failover(migrator_lambda: Lambda, writer: MariaDBServer) -> Lambda:
+    """The environment after a failover: the writer is in WRITER, whose worker reaches ``writer``;
+    the home region's cluster is a reader whose endpoint nothing here can reach."""
+    create_global_cluster(GLOBAL_ID, writer=WRITER, regions=(HOME, WRITER), cluster_prefix=CLUSTERS)
+    migrator_lambda.lambdas = InProcessLambda()
+    register_migrator_worker(migrator_lambda.lambdas, WRITER, writer)
+    register_migrator_worker(migrator_lambda.lambdas, HOME, None)
+    migrator_lambda.rds = boto3.client("rds", region_name=HOME)
+    return migrator_lambda
+
+
+def invoked(lambdas: InProcessLambda) -> list[tuple[str, str, str | None]]:
+    return [(i.region, i.function_arn, i.error_type) for i in lambdas.invocations]
+
+
+@pytest.mark.mariadb
+def test_with_the_writer_in_another_region_migrate_status_and_repair_run_on_that_regions_worker(
+    migrator_lambda, mariadb
+):
+    # GIVEN the writer is in WRITER after a failover, and a set whose V0002 fails halfway
+    m = after_a_failover(migrator_lambda, mariadb)
+    m.publish(FAILING)
+
+    # WHEN migrate runs THEN the writer region's worker applied V0001 and recorded V0002's failure,
+    # and the function (home region) published the version reached, naming the region in the error
+    with pytest.raises(
+        MigrationFailed, match=rf"V0002__half_fails.sql failed at statement 2.*on the writer in {WRITER}"
+    ):
+        m.run(load_event("migrator_migrate"))
+    assert m.db.history() == [(1, "applied"), (2, "failed")]
+    assert m.published_version() == "1"
+
+    # AND repair and status go to the same worker
+    m.db.query("DROP TABLE parts")
+    repaired = m.run(load_event("migrator_repair"))
+    status = m.run(load_event("migrator_status"))
+    assert repaired["cleared"]["filename"] == "V0002__half_fails.sql" and repaired["region"] == WRITER
+    assert status["region"] == WRITER and status["version"] == 1
+    assert [p["version"] for p in status["pending"]] == [2, 3]
+    assert invoked(m.lambdas) == [
+        (WRITER, WORKERS[WRITER], None),
+        (WRITER, WORKERS[WRITER], None),
+        (WRITER, WORKERS[WRITER], None),
+    ]
+    # AND the answers carry no password
+    password = m.db.migrator.password
+    assert password not in json.dumps([repaired, status])
+
+
+@pytest.mark.mariadb
+def test_a_global_cluster_in_transition_fails_clearly_invoking_no_worker_and_applying_nothing(
+    migrator_lambda, mariadb
+):
+    m = after_a_failover(migrator_lambda, mariadb)
+    client = boto3.client("rds", region_name=HOME)
+    stubber = Stubber(client)
+    stubber.add_response(
+        "describe_global_clusters",
+        {"GlobalClusters": [failing_over(HOME, WRITER, cluster_prefix=CLUSTERS)]},
+        {"GlobalClusterIdentifier": GLOBAL_ID},
+    )
+    stubber.activate()
+    m.rds = client
+    m.publish(BASE)
+
+    with pytest.raises(WriterUnavailable) as caught:
+        m.run(load_event("migrator_migrate"))
+
+    message = str(caught.value)
+    assert message.startswith(f"global cluster {GLOBAL_ID} is in transition (FailoverState 'failing-over'")
+    assert message.endswith("nothing was changed; run `infra db` again once the new writer is in place")
+    assert m.lambdas.invocations == []
+    assert m.db.history() == [] and m.db.tables() == set()
+    assert not _has_parameter(m)  # nothing published either
+
+
+def _has_parameter(m: Lambda) -> bool:
+    try:
+        m.ssm.get_parameter(Name=m.settings.version_parameter)
+    except m.ssm.exceptions.ParameterNotFound:
+        return False
+    return True
+
+
+@pytest.mark.mariadb
+def test_a_worker_that_finds_its_cluster_read_only_refuses_and_nothing_is_applied(
+    migrator_lambda, fresh_mariadb
+):
+    # GIVEN DescribeGlobalClusters names WRITER, but its cluster is read-only by now
+    db = make_app_db(fresh_mariadb)
+    try:
+        m = after_a_failover(dataclasses.replace(migrator_lambda, db=db), fresh_mariadb)
+        m.secrets.put_secret_value(
+            SecretId=m.settings.secret_arn,
+            SecretString=json.dumps({"username": db.migrator.username, "password": db.migrator.password}),
+        )
+        m.settings = dataclasses.replace(m.settings, db_name=db.database)
+        fresh_mariadb.execute("SET GLOBAL read_only = 1")
+        m.publish(BASE)
+
+        # WHEN migrate runs THEN the worker refuses before taking the lock, naming its region
+        with pytest.raises(WriterMoved) as caught:
+            m.run(load_event("migrator_migrate"))
+    finally:
+        fresh_mariadb.execute("SET GLOBAL read_only = 0")
+    assert caught.value.error_type == "NotWriter" and caught.value.region == WRITER
+    assert str(caught.value).startswith(
+        f"migrate of {db.database}: migrate failed in the writer's region {WRITER} "
+        f"(worker {WORKERS[WRITER]}): NotWriter: the cluster at "
+    )
+    assert "run `infra db` again" in caught.value.worker_message
+    assert invoked(m.lambdas) == [(WRITER, WORKERS[WRITER], "NotWriter")]
+    # AND nothing was applied or published
+    assert db.history() == [] and db.tables() == set()
+    assert not _has_parameter(m)
+    drop_app_db(db)
+
+
+@pytest.mark.mariadb
+def test_a_set_over_the_synchronous_invocation_limit_is_refused_naming_its_size(migrator_lambda):
+    # GIVEN a published set whose one file holds more than 6 MB of SQL
+    big = "SELECT '" + "x" * (MAX_REQUEST_BYTES + 1024) + "';\n"
+    migrator_lambda.publish({"V0001__bulk_data.sql": big})
+
+    # WHEN migrate runs THEN it is refused before anything is invoked, naming the sizes and the limit
+    with pytest.raises(MigrationSetTooLarge) as caught:
+        migrator_lambda.run(load_event("migrator_migrate"))
+    message = str(caught.value)
+    assert "the migration set published at s3://" in message and "(1 files, " in message
+    assert f"a synchronous Lambda invocation carries at most {MAX_REQUEST_BYTES:,} bytes (6 MB)" in message
+    assert re.search(r"makes a request of [\d,]+ bytes", message)
+    assert migrator_lambda.lambdas.invocations == []
+    assert migrator_lambda.db.history() == []
+
+
+def test_the_workers_statement_timeout_keeps_within_its_own_and_the_functions_time():
+    request = MigrationRequest(
+        action="status",
+        database="app",
+        migrator=Account(username="u", password="p"),
+        files=None,
+        time_budget_seconds=500,
+    )
+    # the function's budget is the tighter one
+    assert worker_handler.statement_budget(840, request) == 500 - worker_handler.RECORD_MARGIN_SECONDS
+    # the worker's own remaining time is the tighter one
+    assert worker_handler.statement_budget(100, request) == 100 - worker_handler.RECORD_MARGIN_SECONDS
+    # never below 5 s
+    assert worker_handler.statement_budget(10, request) == 5.0
+    # the function keeps its own margin to publish the version
+    assert migrator_handler.time_budget(900) == 900 - migrator_handler.PUBLISH_MARGIN_SECONDS
+
+
+def test_the_worker_refuses_a_malformed_request_naming_the_field():
+    good = MigrationRequest(
+        action="repair", database="app", migrator=Account(username="u", password="p"), files=None, version=2
+    ).to_payload()
+    assert MigrationRequest.from_payload(good).version == 2
+    for change, fragment in (
+        ({"action": "drop"}, "'action' must be one of status, migrate, repair"),
+        ({"migrator": {"username": "u"}}, "'migrator' must be an object with username and password"),
+        ({"action": "migrate"}, "'migrate' must carry the published 'files'"),
+        ({"version": None}, "'repair' must carry the failed migration's 'version'"),
+        ({"files": [{"filename": "V0001__x.sql"}]}, "'files' must be null or a list of objects"),
+    ):
+        with pytest.raises(MigratorProtocolError, match=re.escape(fragment)):
+            MigrationRequest.from_payload({**good, **change})
+
+
+def test_the_request_hides_the_password_and_the_sql():
+    request = MigrationRequest(
+        action="migrate",
+        database="app",
+        migrator=Account(username="u", password="s3cret-pw"),
+        files=(MigrationFile("V0001__x.sql", "0" * 64, "CREATE TABLE secret_sauce (id INT);"),),
+    )
+    assert "s3cret-pw" not in repr(request) and "secret_sauce" not in repr(request)
+
+
+def test_the_function_reads_its_environment_strictly():
+    env = {
+        "DB_NAME": "app",
+        "MIGRATOR_SECRET_ARN": "arn:s",
+        "MIGRATIONS_BUCKET": "b",
+        "MIGRATIONS_PREFIX": "migrations/dev/",
+        "VERSION_PARAMETER": "/v",
+        "HOME_REGION": HOME,
+        "SQL_WORKERS": json.dumps(WORKERS),
+        "GLOBAL_CLUSTER_ID": GLOBAL_ID,
+    }
+    settings = migrator_handler.Settings.from_env(env)
+    assert settings.delegation == Delegation(
+        home_region=HOME, global_cluster_id=GLOBAL_ID, workers=WORKERS, worker_timeout_seconds=840
+    )
+    with pytest.raises(ConfigurationError, match="SQL_WORKERS must be a non-empty JSON object"):
+        migrator_handler.Settings.from_env({**env, "SQL_WORKERS": "{}"})

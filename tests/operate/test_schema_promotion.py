@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lambda_src.migrator.manifest import sha256_hex
+from lambda_src.common.migration.manifest import sha256_hex
 from orchestrator.operate.schema import (
     REPOSITORY_DIR,
     InvalidMigrationSet,
@@ -209,9 +209,10 @@ def test_migrator_refusals_reach_the_operator_with_their_type_and_message(envs):
     with pytest.raises(MigratorError) as refused:
         run_repair(dev.lambda_client, dev.function_name, 9)
     assert refused.value.error_type == "RepairRefused"
+    # The worker's refusal keeps its type; its message names the region whose writer refused.
     assert str(refused.value) == (
         f"aurora-dev-migrator: RepairRefused: V0009 has no record in {dev.db.database}.schema_migrations: "
-        "nothing to repair"
+        "nothing to repair (on the writer in us-east-1)"
     )
 
 

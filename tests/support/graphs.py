@@ -389,21 +389,23 @@ class GraphBuilder:
 
     def writer_followers(self) -> dict[str, Node]:
         """The functions that follow the writer as components.lambdas and database_setup declare
-        them: rotation and bootstrap in the home stack outside any VPC, each role allowed to invoke
-        its worker in every region, and a rotation-sql and a bootstrap-worker in every region's
-        VPC. Returns the nodes by function name."""
+        them: rotation, bootstrap and the migrator in the home stack outside any VPC, each role
+        allowed to invoke its worker in every region, and a rotation-sql, a bootstrap-worker and a
+        migrator-worker in every region's VPC. Returns the nodes by function name."""
         env = self.env
         nodes: dict[str, Node] = {}
         for region in env.regions:
             for purpose, subpackage in (
                 (naming.ROTATION_SQL_WORKER, "rotation_sql"),
                 (naming.BOOTSTRAP_WORKER, "bootstrap_worker"),
+                (naming.MIGRATOR_WORKER, "migrator_worker"),
             ):
                 name = naming.function_name(env.name, region, purpose)
                 nodes[name] = self.lambda_function(subpackage, f"{env.name}.{region}", name=name)
         for purpose, workers in (
             ("rotation", naming.rotation_sql_worker_arns(env)),
             ("bootstrap", naming.bootstrap_worker_arns(env)),
+            ("migrator", naming.migrator_worker_arns(env)),
         ):
             name = naming.function_name(env.name, env.primary_region, purpose)
             nodes[name] = self.lambda_function(

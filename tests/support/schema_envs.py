@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from lambda_src.common.errors import LambdaCodeError
+from lambda_src.common.writer import SqlWorkers
 from lambda_src.migrator import handler as migrator_handler
 from orchestrator.operate.schema import (
     EnvironmentStatus,
@@ -22,16 +23,23 @@ from orchestrator.operate.schema import (
     read_status,
 )
 from tests.support.app_db import AppDb, drop_app_db, make_app_db
+from tests.support.lambda_fake import InProcessLambda as WorkerLambdas
 from tests.support.mariadb import MariaDBServer
+from tests.support.migrator_workers import HOME, delegation, register_migrator_worker, sql_workers
 
 
 class InProcessLambda:
     """boto3 Lambda client stand-in that runs one environment's migrator in this process."""
 
     def __init__(
-        self, function_name: str, settings: migrator_handler.Settings, clients: dict[str, Any]
+        self,
+        function_name: str,
+        settings: migrator_handler.Settings,
+        clients: dict[str, Any],
+        workers: SqlWorkers,
     ) -> None:
         self.function_name, self.settings, self.clients = function_name, settings, clients
+        self.workers = workers
         self.events: list[dict[str, Any]] = []
 
     def invoke(self, *, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:
@@ -44,6 +52,7 @@ class InProcessLambda:
                 migrator_handler.Request.parse(event),
                 self.settings,
                 applied_by=self.function_name,
+                workers=self.workers,
                 **self.clients,
             )
         except LambdaCodeError as exc:
@@ -115,10 +124,7 @@ def envs(mariadb: MariaDBServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
                     ),
                 )
                 settings = migrator_handler.Settings(
-                    db_host=mariadb.host,
-                    db_port=mariadb.port,
                     db_name=db.database,
-                    db_ca_bundle=mariadb.ca_bundle,
                     secret_arn=secret["ARN"],
                     bucket=bucket,
                     prefix=f"migrations/{name}/",
@@ -126,9 +132,15 @@ def envs(mariadb: MariaDBServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
                     environment=name,
                     lock_timeout=2,
                     ddl_lock_wait=10,
+                    delegation=delegation(),
                 )
                 function = f"aurora-{name}-migrator"
-                client = InProcessLambda(function, settings, {"s3": s3, "ssm": ssm, "secrets": secrets})
+                # Each environment's writer is its home cluster, reached through its home worker.
+                lambdas = WorkerLambdas()
+                register_migrator_worker(lambdas, HOME, mariadb)
+                client = InProcessLambda(
+                    function, settings, {"s3": s3, "ssm": ssm, "secrets": secrets}, sql_workers(lambdas)
+                )
                 environments[name] = Environment(
                     name, db, bucket, settings.prefix, function, settings.version_parameter, s3, ssm, client
                 )

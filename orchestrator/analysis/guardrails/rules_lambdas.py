@@ -298,7 +298,11 @@ def _rotation_replica_keys(graph: Graph) -> Iterator[Hit]:
 # --- Following the writer ----------------------------------------------------------------------
 
 # The functions of the home region that follow the writer -> the purpose of their worker.
-WRITER_FOLLOWERS = (("rotation", naming.ROTATION_SQL_WORKER), ("bootstrap", naming.BOOTSTRAP_WORKER))
+WRITER_FOLLOWERS = (
+    ("rotation", naming.ROTATION_SQL_WORKER),
+    ("bootstrap", naming.BOOTSTRAP_WORKER),
+    ("migrator", naming.MIGRATOR_WORKER),
+)
 
 
 def in_vpc(node: Node) -> bool:
@@ -320,7 +324,7 @@ def role_statements(graph: Graph, function: Node) -> list[dict[str, Any]]:
 @rule(
     "writer-workers-placed",
     "error",
-    "a home-region function that follows the writer (rotation, bootstrap) runs outside any VPC and may invoke "
+    "a home-region function that follows the writer (rotation, bootstrap, migrator) runs outside any VPC and may invoke "
     "the in-VPC worker that every region runs, so it works wherever the writer is",
     "issue 12; lambda_src/common/writer.py (deployment contract), DESIGN.md 4b",
     cross_stack=True,

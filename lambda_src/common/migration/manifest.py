@@ -1,7 +1,8 @@
 """Migration files, their names and checksums, and the manifest published beside them.
 
-Shared by the migrator Lambda (which reads a published set) and the operator's CLI
-(which loads the repository's files and publishes them), so both apply the same rules.
+Shared by the migrator Lambda (which reads a published set), its worker (which applies it)
+and the operator's CLI (which loads the repository's files and publishes them), so all three
+apply the same rules.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambda_src.migrator.errors import MigrationSetError
-from lambda_src.migrator.sqlsplit import Statement, split_statements
+from lambda_src.common.migration.errors import MigrationSetError
+from lambda_src.common.migration.sqlsplit import Statement, split_statements
 
 FILENAME_RULE = (
     "V<version, at least 4 digits>__<description of letters, digits, _>.sql, e.g. V0003__add_orders.sql"

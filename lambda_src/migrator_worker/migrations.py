@@ -36,7 +36,7 @@ import pymysql
 from pymysql.constants import SERVER_STATUS
 
 from lambda_src.common.errors import DatabaseUnavailable
-from lambda_src.migrator.errors import (
+from lambda_src.common.migration.errors import (
     BookkeepingFailed,
     ChecksumMismatch,
     HistoryMismatch,
@@ -47,8 +47,8 @@ from lambda_src.migrator.errors import (
     NotBootstrapped,
     RepairRefused,
 )
-from lambda_src.migrator.manifest import Migration, MigrationSet, label
-from lambda_src.migrator.sqlsplit import BOOKKEEPING_TABLE, Statement
+from lambda_src.common.migration.manifest import Migration, MigrationSet, label
+from lambda_src.common.migration.sqlsplit import BOOKKEEPING_TABLE, Statement
 
 TABLE = BOOKKEEPING_TABLE
 LOCK_PREFIX = "schema_migrations:"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lambda_src.migrator.errors import MigrationSetError
+from lambda_src.common.migration.errors import MigrationSetError
 
 NO_SPLIT_HEADER = "-- migrator: no-split"
 NO_SPLIT_DIRECTIVE = re.compile(
