@@ -78,10 +78,16 @@ logger = Logger(service="aurora-failover")
 _READ_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
 # The veto read in the writer's region: tight and without retries. It is prefetched, so even
 # this bound never lengthens a decision.
-_VETO_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1, "mode": "standard"})
+_VETO_CONFIG = Config(
+    connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 1, "mode": "standard"}
+)
 # FailoverGlobalCluster is not idempotent: sent once; a lost answer is an unknown outcome
 # that still starts the cooldown and disarms.
-_ACT_CONFIG = Config(connect_timeout=2, read_timeout=20, retries={"max_attempts": 1, "mode": "standard"})
+# total_max_attempts counts the first request (botocore's max_attempts counts retries: 1 would
+# send it twice).
+_ACT_CONFIG = Config(
+    connect_timeout=2, read_timeout=20, retries={"total_max_attempts": 1, "mode": "standard"}
+)
 SUBJECT_MAX = 100  # SNS Publish limit for Subject
 
 

@@ -25,7 +25,17 @@ ClientFactory = Callable[[str, str], Any]
 READ_CONFIG = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"})
 # SwitchoverGlobalCluster / FailoverGlobalCluster are not idempotent: a retry after a lost answer
 # would start a second operation or be rejected for the first. Sent once (as the failover Lambda does).
-ACTION_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 1, "mode": "standard"})
+# botocore's ``max_attempts`` counts retries (1 = one retry); ``total_max_attempts`` counts the
+# first request too: 1 is "sent once".
+ACTION_CONFIG = Config(
+    connect_timeout=5, read_timeout=60, retries={"total_max_attempts": 1, "mode": "standard"}
+)
+# A synchronous Lambda invocation answers when the function ends: up to its timeout (the
+# migrator: components.lambdas.MIGRATOR_TIMEOUT_SECONDS, 900 s, the Lambda maximum). Waiting
+# less would report a failure while the function goes on; sent once, like ACTION_CONFIG.
+LONG_ACTION_CONFIG = Config(
+    connect_timeout=5, read_timeout=960, retries={"total_max_attempts": 1, "mode": "standard"}
+)
 # Assumed-role credentials must outlive the longest operation (failover waits up to 30 min).
 ASSUME_ROLE_SECONDS = 3600
 
@@ -103,10 +113,15 @@ class AwsSession:
     creating them is not, hence the lock)."""
 
     def __init__(
-        self, client_factory: ClientFactory, *, action_client_factory: ClientFactory | None = None
+        self,
+        client_factory: ClientFactory,
+        *,
+        action_client_factory: ClientFactory | None = None,
+        long_action_client_factory: ClientFactory | None = None,
     ) -> None:
         self._factory = client_factory
         self._action_factory = action_client_factory or client_factory
+        self._long_action_factory = long_action_client_factory or self._action_factory
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._lock = threading.Lock()
         self.identity: CallerIdentity | None = None
@@ -118,6 +133,11 @@ class AwsSession:
     def action_client(self, service: str, region: str) -> Any:
         """A client for non-idempotent operations (no automatic retries)."""
         return self._cached("action", service, region, self._action_factory)
+
+    def long_action_client(self, service: str, region: str) -> Any:
+        """A client for a non-idempotent call that answers only when it is done (a synchronous
+        Lambda invocation of up to 15 minutes): no retries, a read timeout above that."""
+        return self._cached("long-action", service, region, self._long_action_factory)
 
     def _cached(self, kind: str, service: str, region: str, factory: ClientFactory) -> Any:
         key = (kind, service, region)
@@ -150,7 +170,10 @@ class AwsSession:
         def act(service: str, client_region: str) -> Any:
             return session.client(service, region_name=client_region, config=ACTION_CONFIG)
 
-        return cls(read, action_client_factory=act)
+        def act_long(service: str, client_region: str) -> Any:
+            return session.client(service, region_name=client_region, config=LONG_ACTION_CONFIG)
+
+        return cls(read, action_client_factory=act, long_action_client_factory=act_long)
 
     def verify_account(self, env: Environment) -> CallerIdentity:
         """STS GetCallerIdentity (needs no permission); refuse credentials of another account.

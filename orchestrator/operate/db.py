@@ -55,7 +55,8 @@ def target_for(env: Environment, *, role_arn: str | None = None, profile: str | 
     aws = connect(env, role_arn=role_arn, profile=profile, session_name=f"infra-db-{env.name}")
     return SchemaTarget.of(
         env,
-        lambda_client=aws.action_client("lambda", env.primary_region),
+        # The migrator answers when it is done (up to its 900 s timeout).
+        lambda_client=aws.long_action_client("lambda", env.primary_region),
         s3_client=aws.client("s3", env.primary_region),
     )
 

@@ -269,3 +269,26 @@ def test_publish_writes_every_file_before_the_manifest_that_pins_their_versions(
         head = staging.s3.head_object(Bucket=staging.bucket, Key=f"migrations/staging/{entry.filename}")
         assert entry.s3_version_id == head["VersionId"]
     assert read_published(staging.s3, staging.bucket, "migrations/staging/") == manifest
+
+
+def test_infra_db_waits_for_the_migrator_longer_than_its_timeout_and_sends_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A migration may run up to the migrator's timeout; a shorter read timeout would report a
+    # failure while it goes on, and a retry would start it twice.
+    from components.lambdas import MIGRATOR_TIMEOUT_SECONDS
+    from model.environment import load_environment
+    from orchestrator.operate import aws as aws_module
+    from orchestrator.operate import db
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    session = aws_module.AwsSession.from_credentials(regions=["us-east-1"])
+    monkeypatch.setattr(aws_module, "connect", lambda env, **_: session)
+
+    target = db.target_for(load_environment("dev"))
+
+    config = target.lambda_client.meta.config
+    assert config.read_timeout > MIGRATOR_TIMEOUT_SECONDS
+    assert config.retries["total_max_attempts"] == 1
