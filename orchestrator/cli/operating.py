@@ -98,8 +98,10 @@ def _check_failover_request(env: Environment, to: str, *, unplanned: bool, allow
 
 
 failover_app = typer.Typer(
-    help="Move the writer to another region (`infra failover --to REGION`), and arm, disarm or show "
-    "the automated failover (`infra failover arm|disarm|status`).",
+    help="Move the writer to another region with `infra failover --to REGION`: a planned switchover "
+    "(RPO 0) by default after checking its preconditions, an unplanned failover only with --unplanned "
+    "--allow-data-loss; it takes the flight lock the automated deciders share, waits, verifies the new "
+    "writer and prints a timeline. `infra failover arm|disarm|status` set and show the automation.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
