@@ -154,76 +154,47 @@ class RegionalLambdas(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=list(secret_ready)),
         )
 
-        # The database half of rotation, in every region: whichever region holds the writer,
-        # the rotation function finds its worker there. Passwords arrive in the payload, so
-        # the worker needs no Secrets Manager or KMS right, only logs and its VPC.
-        self.rotation_sql = LambdaFunction(
-            f"{name}-rotation-sql",
-            LambdaFunctionArgs(
-                function_name=naming.function_name(env.name, region, naming.ROTATION_SQL_WORKER),
-                subpackage="rotation_sql",
-                handler="lambda_src.rotation_sql.handler.handler",
-                description=f"SQL step of secret rotation on {cluster_identifier} while it is the writer",
-                statements=[],
-                environment={
-                    "DB_HOST": cluster.writer_endpoint,
-                    "DB_PORT": cluster.port.apply(str),
-                    "REGION_NAME": region,
-                },
-                timeout_seconds=ROTATION_SQL_TIMEOUT_SECONDS,
-                **in_vpc,  # type: ignore[arg-type]
-                **common,  # type: ignore[arg-type]
-            ),
-            provider,
-            pulumi.ResourceOptions(parent=self),
-        )
+        def worker(purpose: str, subpackage: str, description: str, timeout_seconds: int) -> LambdaFunction:
+            # In the VPC, on this region's cluster endpoint; credentials arrive in the payload,
+            # so a worker needs no Secrets Manager or KMS right, only logs and its VPC.
+            return LambdaFunction(
+                f"{name}-{purpose}",
+                LambdaFunctionArgs(
+                    function_name=naming.function_name(env.name, region, purpose),
+                    subpackage=subpackage,
+                    handler=f"lambda_src.{subpackage}.handler.handler",
+                    description=f"{description} on {cluster_identifier} while it is the writer",
+                    statements=[],
+                    environment={
+                        "DB_HOST": cluster.writer_endpoint,
+                        "DB_PORT": cluster.port.apply(str),
+                        "REGION_NAME": region,
+                    },
+                    timeout_seconds=timeout_seconds,
+                    **in_vpc,  # type: ignore[arg-type]
+                    **common,  # type: ignore[arg-type]
+                ),
+                provider,
+                pulumi.ResourceOptions(parent=self),
+            )
 
-        # The database half of the deploy-time bootstrap, in every region for the same reason:
-        # the bootstrap function (home region, components.database_setup) invokes the worker of
-        # whichever region holds the writer now. Credentials arrive in the payload.
-        self.bootstrap_worker = LambdaFunction(
-            f"{name}-bootstrap-worker",
-            LambdaFunctionArgs(
-                function_name=naming.function_name(env.name, region, naming.BOOTSTRAP_WORKER),
-                subpackage="bootstrap_worker",
-                handler="lambda_src.bootstrap_worker.handler.handler",
-                description=f"Bootstrap SQL (database, users, bookkeeping) on {cluster_identifier} while it is the writer",
-                statements=[],
-                environment={
-                    "DB_HOST": cluster.writer_endpoint,
-                    "DB_PORT": cluster.port.apply(str),
-                    "REGION_NAME": region,
-                },
-                timeout_seconds=BOOTSTRAP_WORKER_TIMEOUT_SECONDS,
-                **in_vpc,  # type: ignore[arg-type]
-                **common,  # type: ignore[arg-type]
-            ),
-            provider,
-            pulumi.ResourceOptions(parent=self),
+        # The database halves of rotation, the deploy-time bootstrap and the migrator, in every
+        # region: the home region's function (rotation here, bootstrap and migrator in
+        # components.database_setup) invokes the worker of whichever region holds the writer now.
+        self.rotation_sql = worker(
+            naming.ROTATION_SQL_WORKER,
+            "rotation_sql",
+            "SQL step of secret rotation",
+            ROTATION_SQL_TIMEOUT_SECONDS,
         )
-
-        # The database half of the migrator, in every region for the same reason: the migrator
-        # function (home region, components.database_setup) invokes the worker of whichever region
-        # holds the writer now, with the published files and the migrator user's credentials.
-        self.migrator_worker = LambdaFunction(
-            f"{name}-migrator-worker",
-            LambdaFunctionArgs(
-                function_name=naming.function_name(env.name, region, naming.MIGRATOR_WORKER),
-                subpackage="migrator_worker",
-                handler="lambda_src.migrator_worker.handler.handler",
-                description=f"Schema migrations on {cluster_identifier} while it is the writer",
-                statements=[],
-                environment={
-                    "DB_HOST": cluster.writer_endpoint,
-                    "DB_PORT": cluster.port.apply(str),
-                    "REGION_NAME": region,
-                },
-                timeout_seconds=MIGRATOR_WORKER_TIMEOUT_SECONDS,
-                **in_vpc,  # type: ignore[arg-type]
-                **common,  # type: ignore[arg-type]
-            ),
-            provider,
-            pulumi.ResourceOptions(parent=self),
+        self.bootstrap_worker = worker(
+            naming.BOOTSTRAP_WORKER,
+            "bootstrap_worker",
+            "Bootstrap SQL (database, users, bookkeeping)",
+            BOOTSTRAP_WORKER_TIMEOUT_SECONDS,
+        )
+        self.migrator_worker = worker(
+            naming.MIGRATOR_WORKER, "migrator_worker", "Schema migrations", MIGRATOR_WORKER_TIMEOUT_SECONDS
         )
 
         self.rotation: LambdaFunction | None = None

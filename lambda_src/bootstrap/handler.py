@@ -36,7 +36,6 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
-from botocore.config import Config
 
 from lambda_src.common.aws import ClientCache
 from lambda_src.common.bootstrap_sql import (
@@ -51,7 +50,7 @@ from lambda_src.common.bootstrap_sql import (
 )
 from lambda_src.common.errors import ConfigurationError, LambdaCodeError
 from lambda_src.common.secrets import fetch_credentials
-from lambda_src.common.writer import Delegation, SqlWorkers, delegation_from_env
+from lambda_src.common.writer import LOOKUP_CONFIG, Delegation, SqlWorkers, delegation_from_env, invoke_config
 
 logger = Logger(service="bootstrap")
 
@@ -86,27 +85,18 @@ def settings() -> Settings:
 
 @functools.cache
 def get_rds_client() -> Any:
-    config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.client("rds", region_name=settings().delegation.home_region, config=config)
+    return boto3.client("rds", region_name=settings().delegation.home_region, config=LOOKUP_CONFIG)
 
 
 @functools.cache
 def get_lambda_client(region: str) -> Any:
-    # The Invoke waits for the worker's whole run; a retry after a read timeout is safe
-    # because bootstrap is idempotent (every run converges on the same state).
-    timeout = settings().delegation.worker_timeout_seconds + 5
-    config = Config(
-        connect_timeout=3, read_timeout=timeout, retries={"total_max_attempts": 2, "mode": "standard"}
-    )
-    return boto3.client("lambda", region_name=region, config=config)
+    # A retry after a read timeout is safe: bootstrap is idempotent (every run converges).
+    return boto3.client("lambda", region_name=region, config=invoke_config(settings().delegation, attempts=2))
 
 
 def get_workers(cfg: Settings) -> SqlWorkers:
-    delegation = cfg.delegation
-    return SqlWorkers(
-        home_region=delegation.home_region,
-        global_cluster_id=delegation.global_cluster_id,
-        workers=delegation.workers,
+    return SqlWorkers.of(
+        cfg.delegation,
         rds=get_rds_client,
         lambda_client=get_lambda_client,
         kind=KIND,

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_src.common.errors import ConfigurationError, LambdaCodeError
@@ -178,6 +179,22 @@ def delegation_from_env(env: Mapping[str, str], *, default_timeout: int = 30) ->
     )
 
 
+# DescribeGlobalClusters in the home region is a read: retried (max_attempts counts retries).
+# Each caller creates its clients itself: the archive of every Lambda holds lambda_src/common,
+# and guardrail lambda-apis-reachable reads the services a function calls from its archive.
+LOOKUP_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
+
+
+def invoke_config(delegation: Delegation, *, attempts: int) -> Config:
+    """The synchronous Invoke of a worker waits for its whole run (its timeout plus 5 s) and is
+    sent at most ``attempts`` times in all (``total_max_attempts``; 1: never retried)."""
+    return Config(
+        connect_timeout=3,
+        read_timeout=delegation.worker_timeout_seconds + 5,
+        retries={"total_max_attempts": attempts, "mode": "standard"},
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class SqlWorkers:
     """Where the writer is and how to reach its region's worker."""
@@ -197,6 +214,28 @@ class SqlWorkers:
     """Who runs the step again when there is no writer right now, for messages."""
     logger: Logger
     """The calling function's logger: the delegation is logged in its service's records."""
+
+    @classmethod
+    def of(
+        cls,
+        delegation: Delegation,
+        *,
+        rds: Callable[[], Any],
+        lambda_client: Callable[[str], Any],
+        kind: str,
+        retry: str,
+        logger: Logger,
+    ) -> SqlWorkers:
+        return cls(
+            home_region=delegation.home_region,
+            global_cluster_id=delegation.global_cluster_id,
+            workers=delegation.workers,
+            rds=rds,
+            lambda_client=lambda_client,
+            kind=kind,
+            retry=retry,
+            logger=logger,
+        )
 
     def locate(self) -> Writer:
         if self.global_cluster_id is None:

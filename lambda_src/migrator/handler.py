@@ -44,7 +44,6 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_src.common import errors as common_errors
@@ -62,7 +61,15 @@ from lambda_src.common.migrator_sql import (
     result_from_payload,
 )
 from lambda_src.common.secrets import fetch_credentials
-from lambda_src.common.writer import Delegation, SqlWorkerFailed, SqlWorkers, WriterMoved, delegation_from_env
+from lambda_src.common.writer import (
+    LOOKUP_CONFIG,
+    Delegation,
+    SqlWorkerFailed,
+    SqlWorkers,
+    WriterMoved,
+    delegation_from_env,
+    invoke_config,
+)
 from lambda_src.migrator.source import load_migration_set, normalize_prefix, read_manifest
 
 logger = Logger(service="migrator")
@@ -139,27 +146,18 @@ def settings() -> Settings:
 
 @functools.cache
 def get_rds_client() -> Any:
-    config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.client("rds", region_name=settings().delegation.home_region, config=config)
+    return boto3.client("rds", region_name=settings().delegation.home_region, config=LOOKUP_CONFIG)
 
 
 @functools.cache
 def get_lambda_client(region: str) -> Any:
-    # The Invoke waits for the worker's whole run and is never retried: a second migrate
-    # behind a first one still running would only meet its lock.
-    timeout = settings().delegation.worker_timeout_seconds + 5
-    config = Config(
-        connect_timeout=3, read_timeout=timeout, retries={"total_max_attempts": 1, "mode": "standard"}
-    )
-    return boto3.client("lambda", region_name=region, config=config)
+    # Never retried: a second migrate behind a first one still running would only meet its lock.
+    return boto3.client("lambda", region_name=region, config=invoke_config(settings().delegation, attempts=1))
 
 
 def get_workers(cfg: Settings) -> SqlWorkers:
-    delegation = cfg.delegation
-    return SqlWorkers(
-        home_region=delegation.home_region,
-        global_cluster_id=delegation.global_cluster_id,
-        workers=delegation.workers,
+    return SqlWorkers.of(
+        cfg.delegation,
         rds=get_rds_client,
         lambda_client=get_lambda_client,
         kind=KIND,

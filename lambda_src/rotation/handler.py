@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from lambda_src.common.errors import ConfigurationError, LambdaCodeError
-from lambda_src.common.writer import Delegation, SqlWorkers, delegation_from_env
+from lambda_src.common.writer import LOOKUP_CONFIG, Delegation, SqlWorkers, delegation_from_env, invoke_config
 from lambda_src.rotation.steps import (
     DEFAULT_EXCLUDE_CHARACTERS,
     MAX_PASSWORD_LENGTH,
@@ -107,26 +107,19 @@ def get_secrets_client() -> Any:
 
 @cache
 def get_rds_client() -> Any:
-    return boto3.client("rds", region_name=get_delegation().home_region, config=CLIENT_CONFIG)
+    return boto3.client("rds", region_name=get_delegation().home_region, config=LOOKUP_CONFIG)
 
 
 @cache
 def get_lambda_client(region: str) -> Any:
-    # The Invoke waits for the worker's whole run; a retry after a read timeout is safe
-    # because every SQL step is idempotent (setSecret first tries the pending password).
-    timeout = get_delegation().worker_timeout_seconds + 5
-    config = Config(
-        connect_timeout=3, read_timeout=timeout, retries={"total_max_attempts": 2, "mode": "standard"}
-    )
-    return boto3.client("lambda", region_name=region, config=config)
+    # A retry after a read timeout is safe: every SQL step is idempotent (setSecret first
+    # tries the pending password).
+    return boto3.client("lambda", region_name=region, config=invoke_config(get_delegation(), attempts=2))
 
 
 def get_workers() -> SqlWorkers:
-    delegation = get_delegation()
-    return SqlWorkers(
-        home_region=delegation.home_region,
-        global_cluster_id=delegation.global_cluster_id,
-        workers=delegation.workers,
+    return SqlWorkers.of(
+        get_delegation(),
         rds=get_rds_client,
         lambda_client=get_lambda_client,
         kind=KIND,
