@@ -18,7 +18,7 @@ Every table is found by name (``naming.failover_tables``): nothing here reads a 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -220,9 +220,18 @@ def take_flight(
 # --- arm state ----------------------------------------------------------------------------------
 
 
-def automation_status(env: Environment, aws: AwsSession) -> dict[str, Any]:
-    """What `infra failover status` and `infra status` show of the automation."""
-    document = arm_status(stores(env, aws), env.regions, default_armed=ARMED_BY_DEFAULT)
+def automation_status(
+    env: Environment, aws: AwsSession, *, unreachable: Collection[str] = ()
+) -> dict[str, Any]:
+    """What `infra failover status` and `infra status` show of the automation. Regions in
+    ``unreachable`` (``infra status`` found their APIs dead) are not waited for again."""
+    asked = [r for r in env.regions if r not in unreachable]
+    document = arm_status(stores(env, aws, asked), env.regions, default_armed=ARMED_BY_DEFAULT)
+    for region in env.regions:
+        if region in unreachable:
+            why = "unreachable: its APIs did not answer the status's other reads (not asked again)"
+            document["regions"][region] = {"error": why}
+            document["lock_errors"][region] = why
     document["deployed"] = env.failover.automated
     document["dry_run"] = env.failover.dry_run
     document["errors"] = _errors(

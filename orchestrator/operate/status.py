@@ -305,7 +305,10 @@ def collect_status(
     status.dns = _attempt_dns(aws, env, status)
     if env.is_global:
         failed: dict[str, str] = {}
-        status.automation = _attempt(failed, "automation", lambda: flight.automation_status(env, aws))
+        dead = {r.region for r in status.regions if r.unreachable}
+        status.automation = _attempt(
+            failed, "automation", lambda: flight.automation_status(env, aws, unreachable=dead)
+        )
         status.automation_error = failed.get("automation")
     status.problems = _problems(env, status)
     return status

@@ -40,6 +40,7 @@ from tests.support.live_aws import (
     cluster_id,
     db_cluster,
     env_data,
+    given_failover_tables,
     global_cluster,
     healthy_deployment,
     make_env,
@@ -268,11 +269,16 @@ def test_a_dead_primary_region_does_not_hide_the_global_cluster(aws: AwsFakes) -
     aws.stub("route53", "us-east-1").add_client_error(
         "list_hosted_zones_by_name", service_error_code="ServiceUnavailable", http_status_code=503
     )
+    given_failover_tables(aws, (WEST, EU))  # no DynamoDB client of us-east-1: asking it fails the test
 
     # WHEN the status is collected
     status = collect_status(env, aws.session(), now=now)
 
-    # THEN the global cluster was read in us-west-2, and us-east-1 is reported unreachable
+    # THEN the automation's state is read in the surviving regions, the dead one is not asked again
+    assert status.automation is not None
+    assert status.automation["regions"][PRIMARY]["error"].startswith("unreachable: its APIs did not answer")
+    assert status.automation["regions"][WEST] is None and status.automation["armed"] is True
+    # AND the global cluster was read in us-west-2, and us-east-1 is reported unreachable
     assert status.global_cluster_read_in == WEST and status.writer_region == PRIMARY
     assert status.regions[0].unreachable
     # AND the endpoint of the writer is unknown, so DNS can't be judged
