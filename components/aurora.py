@@ -123,6 +123,8 @@ class AuroraCluster(pulumi.ComponentResource):
         args: AuroraClusterArgs,
         provider: aws.Provider,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        global_cluster: aws.rds.GlobalCluster | None = None,
     ) -> None:
         super().__init__("aurora:database:AuroraCluster", name, None, opts)
         _check_args(name, args)
@@ -136,28 +138,11 @@ class AuroraCluster(pulumi.ComponentResource):
         # "In-place major upgrades for global databases").
         group_suffix = parameter_group_suffix(family)
 
-        self.global_cluster: aws.rds.GlobalCluster | None = None
-        if args.role is ClusterRole.PRIMARY:
-            assert args.global_cluster_identifier is not None
-            # The provider upgrades through the global cluster: a major version with one
-            # ModifyGlobalCluster for every member, a minor one with ModifyDBCluster per member
-            # until the global cluster reports the new version (terraform-provider-aws
-            # rds_global_cluster "Upgrading Engine Versions"; research notes, section 3). Its
-            # engine_lifecycle_support applies to Aurora PostgreSQL only (RDS API Reference,
-            # CreateGlobalCluster), so the members carry it.
-            self.global_cluster = aws.rds.GlobalCluster(
-                f"{name}-global",
-                global_cluster_identifier=args.global_cluster_identifier,
-                engine=ENGINE,
-                engine_version=args.engine_version,
-                storage_encrypted=True,
-                deletion_protection=args.protected,
-                # Ephemeral environments must destroy completely without manual steps:
-                # force_destroy removes remaining members before deleting the global cluster.
-                force_destroy=not args.protected,
-                tags=resource_tags(f"{name}-global"),
-                opts=child_opts(self, provider),
-            )
+        # The global cluster is the home stack's own resource (global_cluster()), not this
+        # component's: it moves with the home (`infra rehome`) while this cluster stays.
+        self.global_cluster = global_cluster
+        if (args.role is ClusterRole.PRIMARY) != (global_cluster is not None):
+            raise ValueError(f"{name}: the global cluster is given to the primary cluster, and only to it")
 
         def parameters(arg_type: Any, values: dict[str, str]) -> list[Any]:
             return [
@@ -192,8 +177,21 @@ class AuroraCluster(pulumi.ComponentResource):
         # ignores the same two for the same reason). Engine upgrades of members go through the
         # global cluster (terraform-provider-aws rds_global_cluster docs). The master password is
         # write-only and its rotation belongs to Secrets Manager, so it is never diffed either.
+        # The master user and database name are creation inputs of the home's cluster only (a
+        # secondary replicates them): when `infra rehome` makes another member the home, its
+        # cluster is declared with them and the former home's without, and neither may change
+        # (AWS replaces a cluster whose master username or database name changes).
         ignore = (
-            ["globalClusterIdentifier", "replicationSourceIdentifier", "sourceRegion", "engineVersion"]
+            [
+                "globalClusterIdentifier",
+                "replicationSourceIdentifier",
+                "sourceRegion",
+                "engineVersion",
+                "masterUsername",
+                "databaseName",
+                "masterPasswordWo",
+                "masterPasswordWoVersion",
+            ]
             if member_of_global
             else []
         )
@@ -298,6 +296,42 @@ class AuroraCluster(pulumi.ComponentResource):
                 "reader_endpoint": self.reader_endpoint,
             }
         )
+
+
+def global_cluster(
+    name: str,
+    *,
+    identifier: str,
+    engine_version: str,
+    protected: bool,
+    provider: aws.Provider,
+    former_urn: str,
+) -> aws.rds.GlobalCluster:
+    """The global cluster, at the root of the home stack (``name``: ``<env>-<short secrets
+    region>-aurora-global``, so a new home after `infra rehome` declares it unchanged).
+
+    ``former_urn``: where versions before the ownership model kept it (a child of the home
+    cluster's component), so their state keeps it as it is (an alias, no AWS change).
+
+    The provider upgrades through the global cluster: a major version with one
+    ModifyGlobalCluster for every member, a minor one with ModifyDBCluster per member until the
+    global cluster reports the new version (terraform-provider-aws rds_global_cluster "Upgrading
+    Engine Versions"; research notes, section 3). Its engine_lifecycle_support applies to Aurora
+    PostgreSQL only (RDS API Reference, CreateGlobalCluster), so the members carry it.
+    """
+    return aws.rds.GlobalCluster(
+        name,
+        global_cluster_identifier=identifier,
+        engine=ENGINE,
+        engine_version=engine_version,
+        storage_encrypted=True,
+        deletion_protection=protected,
+        # Ephemeral environments must destroy completely without manual steps: force_destroy
+        # removes remaining members before deleting the global cluster.
+        force_destroy=not protected,
+        tags=resource_tags(name),
+        opts=pulumi.ResourceOptions(provider=provider, aliases=[former_urn]),
+    )
 
 
 def parameter_group_suffix(family: str) -> str:

@@ -1,7 +1,8 @@
 """Database bootstrap at deploy time and the environment's own migrator (pull model).
 
-In the home region's stack (primary or regional): least-privilege users whose passwords
-live in their own replicated secrets, a bootstrap Lambda invoked during `up` (re-run only
+In the stack of the secrets' region (the home's, primary or regional, unless `infra rehome`
+moved the home; the users' credentials themselves are the home stack's, user_credentials()):
+least-privilege users whose passwords live in their own replicated secrets, a bootstrap Lambda invoked during `up` (re-run only
 when its inputs change) that creates the database, the users and the migration bookkeeping
 on the current writer, wherever it is (through the writer region's bootstrap worker,
 components.lambdas), a private versioned KMS-encrypted TLS-only bucket for the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -27,7 +29,7 @@ from components.lambdas import (
     MIGRATOR_WORKER_TIMEOUT_SECONDS,
     secret_read_statements,
 )
-from components.providers import child_opts
+from components.providers import child_opts, former_urn
 from components.tags import resource_tags
 from model import naming
 from model.environment import APP_USERS as _APP_USERS
@@ -38,12 +40,64 @@ from model.naming import migrations_bucket_name, migrations_prefix, version_para
 APP_USERS: dict[str, str] = _APP_USERS
 
 
+@dataclass(frozen=True)
+class UserCredentials:
+    """The application users' and the failover probe user's credentials: generated passwords in
+    secrets replicated like the master secret, owned by the home stack (DESIGN.md 4b)."""
+
+    users: dict[str, Credentials]
+    probe: Credentials | None
+    """The failover probe user's (heartbeat table only); None unless failover.automated."""
+    versions: list[pulumi.Resource]
+    """The secrets' first versions: bootstrap runs after them."""
+
+
+def user_credentials(
+    env: Environment,
+    *,
+    secrets_key_arn: pulumi.Input[str],
+    secrets_replica_key_arns: Mapping[str, pulumi.Input[str]],
+    secret_host: pulumi.Input[str],
+    port: pulumi.Input[int],
+    provider: aws.Provider,
+) -> UserCredentials:
+    """Declared at the root of the home stack through the secrets region's provider, named after
+    the secrets region (``<env>-<short>-database-<role>``), so a new home after `infra rehome`
+    declares them unchanged; aliased to where versions before the ownership model kept them
+    (children of the home's DatabaseSetup component)."""
+    prefix = f"{env.name}-{naming.short_region(env.secrets_home)}-database"
+    roles = {**APP_USERS, **({"probe": PROBE_USER} if env.failover.automated else {})}
+    made: dict[str, Credentials] = {}
+    versions: list[pulumi.Resource] = []
+    for role, username in roles.items():
+        name = f"{prefix}-{role}"
+        creds = Credentials(
+            name,
+            CredentialsArgs(
+                secret_name=naming.secret_name(env.name, f"users/{role}"),
+                username=username,
+                kms_key_arn=secrets_key_arn,
+                replica_kms_key_arns=secrets_replica_key_arns,
+                recovery_window_days=7 if env.protected else 0,
+            ),
+            provider,
+            pulumi.ResourceOptions(
+                aliases=[
+                    former_urn(["aurora:database:DatabaseSetup"], "aurora:credentials:Credentials", name)
+                ]
+            ),
+        )
+        versions.append(creds.store_user(host=secret_host, port=port, dbname=env.database.database_name))
+        made[role] = creds
+    probe = made.pop("probe", None)
+    return UserCredentials(users=made, probe=probe, versions=versions)
+
+
 class DatabaseSetup(pulumi.ComponentResource):
+    """In the stack of the secrets' region (the home's, unless `infra rehome` moved the home)."""
+
     migrator_function_name: pulumi.Output[str]
     migrations_bucket: pulumi.Output[str]
-    user_secret_arns: dict[str, pulumi.Output[str]]
-    probe_secret_arn: pulumi.Output[str] | None
-    """The failover probe user's secret (replicated to every region); None unless failover.automated."""
     bootstrap_run: aws.lambda_.Invocation
     """The bootstrap invocation: rotation schedules depend on it (components.lambdas)."""
 
@@ -56,12 +110,11 @@ class DatabaseSetup(pulumi.ComponentResource):
         provider: aws.Provider,
         kms_key_arn: pulumi.Input[str],
         secrets_key_arn: pulumi.Input[str],
-        secrets_replica_key_arns: Mapping[str, pulumi.Input[str]],
         master_secret_arn: pulumi.Input[str],
+        user_secret_arns: Mapping[str, pulumi.Input[str]],
+        probe_secret_arn: pulumi.Input[str] | None,
         global_cluster_arn: pulumi.Input[str] | None,
         bootstrap_worker: pulumi.Resource,
-        secret_host: pulumi.Input[str],
-        port: pulumi.Input[int],
         layer_arn: pulumi.Input[str],
         alarm_topic_arn: pulumi.Input[str],
         ready: Sequence[pulumi.Resource],
@@ -74,48 +127,10 @@ class DatabaseSetup(pulumi.ComponentResource):
             "log_retention_days": env.monitoring.log_retention_days,
             "alarm_topic_arn": alarm_topic_arn,
         }
-
-        # Users' secrets: generated passwords, replicated like the master secret.
-        self.users: dict[str, Credentials] = {}
-        versions: list[pulumi.Resource] = []
-        for role, username in APP_USERS.items():
-            creds = Credentials(
-                f"{name}-{role}",
-                CredentialsArgs(
-                    secret_name=naming.secret_name(env.name, f"users/{role}"),
-                    username=username,
-                    kms_key_arn=secrets_key_arn,
-                    replica_kms_key_arns=secrets_replica_key_arns,
-                    recovery_window_days=7 if env.protected else 0,
-                ),
-                provider,
-                pulumi.ResourceOptions(parent=self),
-            )
-            versions.append(creds.store_user(host=secret_host, port=port, dbname=env.database.database_name))
-            self.users[role] = creds
-        self.user_secret_arns = {role: c.secret_arn for role, c in self.users.items()}
-        self.user_secret_versions = versions
-        # The automated failover's write probe logs in as its own user (heartbeat table only):
-        # a secret like the users', replicated so every region's probe reads its own copy.
-        self.probe: Credentials | None = None
-        self.probe_secret_arn = None
-        if env.failover.automated:
-            self.probe = Credentials(
-                f"{name}-probe",
-                CredentialsArgs(
-                    secret_name=naming.secret_name(env.name, "users/probe"),
-                    username=PROBE_USER,
-                    kms_key_arn=secrets_key_arn,
-                    replica_kms_key_arns=secrets_replica_key_arns,
-                    recovery_window_days=7 if env.protected else 0,
-                ),
-                provider,
-                pulumi.ResourceOptions(parent=self),
-            )
-            versions.append(
-                self.probe.store_user(host=secret_host, port=port, dbname=env.database.database_name)
-            )
-            self.probe_secret_arn = self.probe.secret_arn
+        # In APP_USERS order whether given as outputs or fed as config: the invocation's input
+        # (and so whether bootstrap runs again) must not depend on where they came from.
+        self.user_secret_arns = {role: user_secret_arns[role] for role in APP_USERS}
+        self.probe_secret_arn = probe_secret_arn
         bootstrap_secrets = [*self.user_secret_arns.values()]
         if self.probe_secret_arn is not None:
             bootstrap_secrets.append(self.probe_secret_arn)
@@ -186,7 +201,7 @@ class DatabaseSetup(pulumi.ComponentResource):
                     ),
                 }
             ),
-            opts=child_opts(self, provider, depends_on=[bootstrap, bootstrap_worker, *versions, *ready]),
+            opts=child_opts(self, provider, depends_on=[bootstrap, bootstrap_worker, *ready]),
         )
 
         bucket_name = migrations_bucket_name(env)

@@ -77,7 +77,7 @@ def _in_order(env: Environment, mapping: Mapping[str, Any], what: str) -> dict[s
             f"RegionFailoverArgs.{what}: needs exactly the regions {', '.join(env.regions)}; "
             f"got {', '.join(sorted(mapping)) or 'none'}"
         )
-    return {region: mapping[region] for region in env.regions}
+    return {region: mapping[region] for region in env.region_order}
 
 
 def _json_map(mapping: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
@@ -215,7 +215,7 @@ class RegionFailover(pulumi.ComponentResource):
                 environment={
                     "ENVIRONMENT": env.name,
                     "GLOBAL_CLUSTER_ID": global_id,
-                    "REGIONS": ",".join(env.regions),
+                    "REGIONS": ",".join(env.region_order),
                     "CLUSTER_ARNS": _json_map(cluster_arns),
                     "FAILOVER_TABLES": json.dumps(tables),
                     "METRIC_NAMESPACE": HEALTH_NAMESPACE,

@@ -22,7 +22,6 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aurora import AuroraCluster, ClusterRole
-from components.credentials import Credentials
 from components.lambda_function import DependencyLayer, LambdaFunction, LambdaFunctionArgs
 from components.network import Network
 from components.providers import child_opts
@@ -87,7 +86,8 @@ class RegionalLambdas(pulumi.ComponentResource):
         secrets_kms_key_arn: pulumi.Input[str],
         secrets_replica_key_arns: Mapping[str, pulumi.Input[str]],
         alarm_topic_arn: pulumi.Input[str],
-        credentials: Credentials | None,
+        rotates: bool,
+        global_cluster_arn: pulumi.Input[str] | None,
         secret_ready: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -199,7 +199,9 @@ class RegionalLambdas(pulumi.ComponentResource):
 
         self.rotation: LambdaFunction | None = None
         self._master_rotation: tuple[Any, list[pulumi.Resource]] = ("", [])
-        if credentials is not None:
+        # Rotation runs in the secrets' own region (AWS requires the function there,
+        # model.aws_rules.check_secrets_region): in that region's stack, whatever its role.
+        if rotates:
             rotation_name = naming.function_name(env.name, region, "rotation")
             workers = naming.rotation_sql_worker_arns(env)
             statements: list[dict[str, Any]] = [
@@ -246,7 +248,7 @@ class RegionalLambdas(pulumi.ComponentResource):
                 "WORKER_TIMEOUT_SECONDS": str(ROTATION_SQL_TIMEOUT_SECONDS),
                 "PASSWORD_LENGTH": "32",
             }
-            if cluster.global_cluster_arn is not None:
+            if global_cluster_arn is not None:
                 # DescribeGlobalClusters authorizes on the global-cluster resource type (Service
                 # Authorization Reference, Amazon RDS: DescribeGlobalClusters, global-cluster*).
                 statements.append(
@@ -254,7 +256,7 @@ class RegionalLambdas(pulumi.ComponentResource):
                         "Sid": "FindTheWriter",
                         "Effect": "Allow",
                         "Action": ["rds:DescribeGlobalClusters"],
-                        "Resource": cluster.global_cluster_arn,
+                        "Resource": global_cluster_arn,
                     }
                 )
                 environment["GLOBAL_CLUSTER_ID"] = naming.global_cluster_id(env.name)

@@ -42,7 +42,9 @@ from model.naming import reader_name, writer_name
 
 def dns_program(ctx: StackContext) -> dict[str, Any]:
     env = ctx.env
-    provider = make_provider(env, env.primary_region)
+    # Route 53 is global; the provider's region is only its API endpoint. The secrets' region's
+    # provider: `infra rehome` does not change it (a new provider would replace every record).
+    provider = make_provider(env, env.secrets_home)
     opts = pulumi.ResourceOptions(provider=provider)
     regions: dict[str, dict[str, Any]] = ctx.require("regions")
     zone_name = env.dns.zone_name
@@ -52,7 +54,7 @@ def dns_program(ctx: StackContext) -> dict[str, Any]:
         f"{env.name}-zone",
         name=zone_name,
         comment=f"Aurora endpoints of {env.name}",
-        vpcs=[aws.route53.ZoneVpcArgs(vpc_id=regions[r]["vpcId"], vpc_region=r) for r in env.regions],
+        vpcs=[aws.route53.ZoneVpcArgs(vpc_id=regions[r]["vpcId"], vpc_region=r) for r in env.region_order],
         tags=resource_tags(f"{env.name}-zone"),
         opts=opts,
     )
@@ -67,7 +69,7 @@ def dns_program(ctx: StackContext) -> dict[str, Any]:
         health_checks = _writer_health_checks(env, regions, opts)
         _writer_chain(env, zone, regions, health_checks, global_writer, opts)
         outputs["health_check_ids"] = {r: hc.id for r, hc in health_checks.items()}
-        outputs["writer_chain"] = list(env.regions)
+        outputs["writer_chain"] = list(env.region_order)
     else:
         aws.route53.Record(
             f"{env.name}-writer",
@@ -79,7 +81,7 @@ def dns_program(ctx: StackContext) -> dict[str, Any]:
             opts=opts,
         )
 
-    for region in env.regions:
+    for region in env.region_order:
         aws.route53.Record(
             f"{env.name}-reader-{region}",
             zone_id=zone.zone_id,
@@ -89,7 +91,7 @@ def dns_program(ctx: StackContext) -> dict[str, Any]:
             records=[regions[region]["readerEndpoint"]],
             opts=opts,
         )
-    outputs["reader_names"] = {r: reader_name(zone_name, r) for r in env.regions}
+    outputs["reader_names"] = {r: reader_name(zone_name, r) for r in env.region_order}
 
     global_writer_endpoint = ctx.config.get("globalWriterEndpoint")
     if global_writer_endpoint:
@@ -133,7 +135,7 @@ def _writer_health_checks(
 ) -> dict[str, WriterChecks]:
     alarms: dict[str, aws.route53.HealthCheck] = {}
     inverted: dict[str, aws.route53.HealthCheck] = {}
-    for region in env.regions:
+    for region in env.region_order:
         common = {
             "type": "CLOUDWATCH_METRIC",
             "cloudwatch_alarm_name": regions[region]["writerHealthAlarmName"],
@@ -159,8 +161,9 @@ def _writer_health_checks(
             **common,
         )
     checks: dict[str, WriterChecks] = {}
-    for region in env.regions:
-        children = [alarms[region].id, *(inverted[other].id for other in env.regions if other != region)]
+    for region in env.region_order:
+        others = [other for other in env.region_order if other != region]
+        children = [alarms[region].id, *(inverted[other].id for other in others)]
         calculated = aws.route53.HealthCheck(
             f"{env.name}-writer-alone-{region}",
             type="CALCULATED",
@@ -186,7 +189,9 @@ def _writer_chain(
     ttl = env.dns.ttl_seconds
     # Records keep their (name, set identifier) for life; a replacement must free them first.
     record_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True))
-    order = list(env.regions)  # home region first, then the secondaries in the file's order
+    # The environment's order (home region first, then the secondaries as listed), which
+    # `infra rehome` keeps (Environment.region_order): moving the home re-creates no record.
+    order = list(env.region_order)
     for level, region in enumerate(order, start=1):
         name = chain_name(zone_name, level)
         aws.route53.Record(

@@ -43,7 +43,7 @@ def mesh_regions(env: Environment, regions: Mapping[str, Mapping[str, Any]]) -> 
             db_security_group_id=regions[region]["dbSecurityGroupId"],
             lambda_security_group_id=regions[region]["lambdaSecurityGroupId"],
         )
-        for region in env.regions
+        for region in env.region_order
     ]
 
 
@@ -66,9 +66,9 @@ def region_failover_inputs(
         layer_arn=local["layerArn"],
         private_subnet_ids=list(local["privateSubnetIds"]),
         lambda_security_group_id=local["lambdaSecurityGroupId"],
-        cluster_endpoints={r: regions[r]["writerEndpoint"] for r in env.regions},
+        cluster_endpoints={r: regions[r]["writerEndpoint"] for r in env.region_order},
         local_reader_endpoint=local["readerEndpoint"],
-        cluster_arns={r: regions[r]["clusterArn"] for r in env.regions},
+        cluster_arns={r: regions[r]["clusterArn"] for r in env.region_order},
         global_cluster_arn=global_cluster_arn,
         failover_table_arns=dict(table_arns),
         probe_secret_arn=secret_arn,
@@ -79,13 +79,13 @@ def region_failover_inputs(
 
 
 def probe_secrets(ctx: StackContext) -> dict[str, tuple[Any, Any]]:
-    """Region -> (probe secret copy, its key): the home copy with the home secrets key, each
-    replica with that region's replica key (model.topology.FAILOVER_PROBE_FEED)."""
+    """Region -> (probe secret copy, its key): the primary (in the secrets' region) with the
+    secrets key, each replica with that region's replica key (model.topology.FAILOVER_PROBE_FEED)."""
     env = ctx.env
     replicas = ctx.require("probeSecretReplicaArns")
     replica_keys = ctx.require("secretsKmsReplicaArns")
-    found = {env.primary_region: (ctx.require("probeSecretArn"), ctx.require("secretsKmsKeyArn"))}
-    for region in env.secondary_regions:
+    found = {env.secrets_home: (ctx.require("probeSecretArn"), ctx.require("secretsKmsKeyArn"))}
+    for region in env.secret_replica_regions:
         if region not in replicas or region not in replica_keys:
             raise ValueError(
                 f"stack {ctx.spec.name}: the home stack exports no probe secret replica or key for "
@@ -99,13 +99,13 @@ def failover_program(ctx: StackContext) -> dict[str, Any]:
     env = ctx.env
     regions: dict[str, dict[str, Any]] = ctx.require("regions")
     global_cluster_arn = ctx.require("globalClusterArn")
-    missing = [r for r in env.regions if r not in regions]
+    missing = [r for r in env.region_order if r not in regions]
     if missing:
         raise ValueError(
             f"stack {ctx.spec.name}: config aurora:regions has no entry for {', '.join(missing)}; "
             "deploy every regional stack first (`infra up` feeds their outputs)"
         )
-    providers = {region: make_provider(env, region) for region in env.regions}
+    providers = {region: make_provider(env, region) for region in env.region_order}
 
     mesh = PeeringMesh(
         f"{env.name}-mesh",
@@ -120,7 +120,7 @@ def failover_program(ctx: StackContext) -> dict[str, Any]:
             ),
             providers[region],
         )
-        for region in env.regions
+        for region in env.region_order
     }
     table_arns = {region: table.table_arn for region, table in tables.items()}
 
@@ -129,7 +129,7 @@ def failover_program(ctx: StackContext) -> dict[str, Any]:
         # One probe and one decider per region, each through its region's provider. The probes
         # reach the other regions' writers over the mesh, so they come after it.
         secrets = probe_secrets(ctx)
-        for region in env.regions:
+        for region in env.region_order:
             deployed[region] = RegionFailover(
                 f"{env.name}-failover-{region}-automation",
                 env,

@@ -6,15 +6,15 @@ from typing import Any
 
 import pulumi
 
-from components.aurora import AuroraCluster, AuroraClusterArgs, ClusterRole
+from components.aurora import AuroraCluster, AuroraClusterArgs, ClusterRole, global_cluster
 from components.context import StackContext
 from components.credentials import Credentials, CredentialsArgs
-from components.database_setup import DatabaseSetup
+from components.database_setup import DatabaseSetup, UserCredentials, user_credentials
 from components.kms import RegionalKey, RegionalKeyArgs
 from components.lambdas import RegionalLambdas
 from components.monitoring import RegionalAlarms, RegionalAlarmsArgs
 from components.network import Network, NetworkArgs, pick_availability_zones
-from components.providers import make_provider
+from components.providers import former_urn, make_provider
 from model import naming
 from model.naming import version_parameter_name
 from model.topology import Role
@@ -61,22 +61,32 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         role = ClusterRole.PRIMARY if spec.role is Role.PRIMARY else ClusterRole.SECONDARY
     else:
         role = ClusterRole.REGIONAL
+    # Ownership (DESIGN.md "Ownership and the writer"): the home stack (primary or regional) owns
+    # the global cluster, the secrets, their multi-region key and every generated password. They
+    # live in the secrets' region (env.secrets_home: the home region unless `infra rehome` moved
+    # the home) and are named after it, through that region's provider, so whichever stack is
+    # home declares them unchanged. The secrets region's own stack runs what acts on them.
+    owns = role is not ClusterRole.SECONDARY
+    secrets_here = region == env.secrets_home
+    # (Only the home declares owned resources: only the home needs the secrets region's provider.)
+    secrets_provider = make_provider(env, env.secrets_home) if owns and not secrets_here else provider
+    owned_prefix = f"{env.name}-{naming.short_region(env.secrets_home)}"
     credentials: Credentials | None = None
     secrets_key: RegionalKey | None = None
-    if role is not ClusterRole.SECONDARY:
+    if owns:
         secrets_key = RegionalKey(
             f"{env.name}-secrets-kms",
             RegionalKeyArgs(
                 account_id=env.account_id,
-                region=region,
+                region=env.secrets_home,
                 alias=f"aurora/{env.name}/secrets",
                 description=f"Aurora {env.name}: credentials secrets, replicated to every region",
                 multi_region=True,
-                replica_regions=env.secondary_regions,
+                replica_regions=env.secret_replica_regions,
                 services=("secretsmanager", "lambda"),
                 deletion_window_days=30 if env.protected else 7,
             ),
-            provider,
+            secrets_provider,
         )
         credentials = Credentials(
             f"{env.name}-master",
@@ -87,12 +97,25 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
                 replica_kms_key_arns=secrets_key.replica_arns,
                 recovery_window_days=7 if env.protected else 0,
             ),
-            provider,
+            secrets_provider,
         )
 
     global_id: Any = None
+    the_global_cluster = None
     if role is ClusterRole.PRIMARY:
         global_id = naming.global_cluster_id(env.name)
+        the_global_cluster = global_cluster(
+            f"{owned_prefix}-aurora-global",
+            identifier=global_id,
+            engine_version=env.database.engine_version,
+            protected=env.protected,
+            provider=secrets_provider,
+            former_urn=former_urn(
+                ["aurora:database:AuroraCluster"],
+                "aws:rds/globalCluster:GlobalCluster",
+                f"{owned_prefix}-aurora-global",
+            ),
+        )
     elif role is ClusterRole.SECONDARY:
         global_id = ctx.require("globalClusterIdentifier")
 
@@ -130,15 +153,26 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
             allow_major_version_upgrade=env.database.allow_major_upgrade,
         ),
         provider,
+        global_cluster=the_global_cluster,
     )
-    if credentials is not None:
+    users: UserCredentials | None = None
+    if credentials is not None and secrets_key is not None:
         # Clients (and the rotation function) follow the writer: the global writer endpoint
         # when there is one (it moves with switchover and failover), else the cluster's.
+        secret_host = cluster.global_writer_endpoint or cluster.writer_endpoint
         initial_version = credentials.store_connection(
-            host=cluster.global_writer_endpoint or cluster.writer_endpoint,
+            host=secret_host,
             port=cluster.port,
             dbname=env.database.database_name,
             cluster_identifier=cluster.cluster_identifier,
+        )
+        users = user_credentials(
+            env,
+            secrets_key_arn=secrets_key.key_arn,
+            secrets_replica_key_arns=secrets_key.replica_arns,
+            secret_host=secret_host,
+            port=cluster.port,
+            provider=secrets_provider,
         )
 
     alarms = RegionalAlarms(
@@ -149,7 +183,8 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
             cluster_identifier=cluster_id,
             name_prefix=f"{env.name}-aurora-{naming.short_region(region)}",
             kms_key_arn=key.key_arn,
-            source_regions=[r for r in env.regions if r != region] if env.is_global else [],
+            # In region_order: neither the writer nor the home (`infra rehome`) changes it.
+            source_regions=[r for r in env.region_order if r != region] if env.is_global else [],
             engine_version=env.database.engine_version,
             period_seconds=env.monitoring.alarm_period_seconds,
             evaluation_periods=env.monitoring.alarm_evaluation_periods,
@@ -162,12 +197,31 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         provider,
     )
 
-    if credentials is not None and secrets_key is not None:
+    # What this stack's functions read: the master secret and the secrets key in this region
+    # (the primaries in the secrets region, replicas elsewhere).
+    if credentials is not None and secrets_key is not None and secrets_here:
         secret_arn: Any = credentials.secret_arn
         secret_key_arn: Any = secrets_key.key_arn
+    elif credentials is not None and secrets_key is not None:
+        secret_arn = credentials.secret_arn.apply(lambda arn: replica_secret_arn(arn, region))
+        secret_key_arn = secrets_key.replica_arns[region]
+    elif secrets_here:  # a secondary holding the secrets after `infra rehome`: fed by the home
+        secret_arn = str(ctx.require("masterSecretArn"))
+        secret_key_arn = ctx.require("secretsKmsKeyArn")
     else:
         secret_arn = replica_secret_arn(str(ctx.require("masterSecretArn")), region)
         secret_key_arn = ctx.require("secretsKmsReplicaArns")[region]
+    if secrets_here and secrets_key is not None:
+        replica_key_arns: Any = secrets_key.replica_arns
+    elif secrets_here:
+        replica_key_arns = ctx.require("secretsKmsReplicaArns")
+    else:
+        replica_key_arns = {}
+    global_cluster_arn: Any = None
+    if the_global_cluster is not None:
+        global_cluster_arn = the_global_cluster.arn
+    elif role is ClusterRole.SECONDARY and secrets_here:
+        global_cluster_arn = ctx.require("globalClusterArn")
     lambdas = RegionalLambdas(
         f"{prefix}-lambdas",
         ctx=ctx,
@@ -179,46 +233,50 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         cluster_identifier=cluster_id,
         secret_arn=secret_arn,
         secrets_kms_key_arn=secret_key_arn,
-        secrets_replica_key_arns=secrets_key.replica_arns if secrets_key is not None else {},
+        secrets_replica_key_arns=replica_key_arns,
         alarm_topic_arn=alarms.topic_arn,
-        credentials=credentials,
-        secret_ready=[initial_version] if credentials is not None else [],
+        rotates=secrets_here,
+        global_cluster_arn=global_cluster_arn,
+        secret_ready=[initial_version] if credentials is not None and secrets_here else [],
     )
 
     setup: DatabaseSetup | None = None
-    if credentials is not None and secrets_key is not None:
+    if secrets_here:
+        if users is not None:
+            user_arns: dict[str, Any] = {r: c.secret_arn for r, c in users.users.items()}
+            probe_arn: Any = users.probe.secret_arn if users.probe is not None else None
+            ready: list[pulumi.Resource] = [initial_version, *users.versions, *cluster.instances]
+        else:  # the home is elsewhere and was deployed first (model.topology.SECRETS_REGION_FEED)
+            user_arns = dict(ctx.require("userSecretArns"))
+            probe_arn = ctx.require("probeSecretArn") if env.failover.automated else None
+            ready = [*cluster.instances]
         setup = DatabaseSetup(
-            f"{prefix}-database",
+            f"{owned_prefix}-database",
             env=env,
             region=region,
             provider=provider,
             kms_key_arn=key.key_arn,
-            secrets_key_arn=secrets_key.key_arn,
-            secrets_replica_key_arns=secrets_key.replica_arns,
-            master_secret_arn=credentials.secret_arn,
-            global_cluster_arn=cluster.global_cluster_arn,
+            secrets_key_arn=secret_key_arn,
+            master_secret_arn=secret_arn,
+            user_secret_arns=user_arns,
+            probe_secret_arn=probe_arn,
+            global_cluster_arn=global_cluster_arn,
             bootstrap_worker=lambdas.bootstrap_worker,
-            secret_host=cluster.global_writer_endpoint or cluster.writer_endpoint,
-            port=cluster.port,
             layer_arn=lambdas.layer_arn,
             alarm_topic_arn=alarms.topic_arn,
-            ready=[initial_version, *cluster.instances],
+            ready=ready,
         )
         # Rotations are scheduled only after bootstrap ran (components.lambdas.schedule_rotation).
         lambdas.schedule_rotation(after=[setup.bootstrap_run])
-        for user_role, user_secret in setup.user_secret_arns.items():
+        rotated = dict(setup.user_secret_arns)
+        if setup.probe_secret_arn is not None:
+            rotated["probe"] = setup.probe_secret_arn
+        for user_role, user_secret in rotated.items():
             lambdas.rotate(
                 user_role,
                 user_secret,
-                secrets_key.key_arn,
-                [*setup.user_secret_versions, *cluster.instances, setup.bootstrap_run],
-            )
-        if setup.probe_secret_arn is not None:
-            lambdas.rotate(
-                "probe",
-                setup.probe_secret_arn,
-                secrets_key.key_arn,
-                [*setup.user_secret_versions, *cluster.instances, setup.bootstrap_run],
+                secret_key_arn,
+                [*(users.versions if users is not None else []), *cluster.instances, setup.bootstrap_run],
             )
 
     outputs: dict[str, Any] = {
@@ -249,22 +307,23 @@ def regional_program(ctx: StackContext) -> dict[str, Any]:
         outputs["master_secret_name"] = credentials.secret_name
         outputs["secrets_kms_key_arn"] = secrets_key.key_arn
         outputs["master_secret_replica_arns"] = credentials.secret_arn.apply(
-            lambda arn: {r: replica_secret_arn(arn, r) for r in env.secondary_regions}
+            lambda arn: {r: replica_secret_arn(arn, r) for r in env.secret_replica_regions}
         )
         outputs["secrets_kms_replica_arns"] = secrets_key.replica_arns
-    if setup is not None:
-        outputs["user_secret_arns"] = setup.user_secret_arns
-        if setup.probe_secret_arn is not None:
-            outputs["probe_secret_arn"] = setup.probe_secret_arn
-            outputs["probe_secret_replica_arns"] = setup.probe_secret_arn.apply(
-                lambda arn: {r: replica_secret_arn(arn, r) for r in env.secondary_regions}
-            )
-        outputs["migrator_function_name"] = setup.migrator_function_name
-        outputs["migrations_bucket"] = setup.migrations_bucket
-        outputs["schema_version_parameter"] = version_parameter_name(env)
     else:
         outputs["master_secret_arn"] = secret_arn
         outputs["secrets_kms_key_arn"] = secret_key_arn
+    if users is not None:
+        outputs["user_secret_arns"] = {r: c.secret_arn for r, c in users.users.items()}
+        if users.probe is not None:
+            outputs["probe_secret_arn"] = users.probe.secret_arn
+            outputs["probe_secret_replica_arns"] = users.probe.secret_arn.apply(
+                lambda arn: {r: replica_secret_arn(arn, r) for r in env.secret_replica_regions}
+            )
+    if setup is not None:
+        outputs["migrator_function_name"] = setup.migrator_function_name
+        outputs["migrations_bucket"] = setup.migrations_bucket
+        outputs["schema_version_parameter"] = version_parameter_name(env)
     if role is ClusterRole.PRIMARY:
         outputs["global_cluster_identifier"] = cluster.global_cluster_identifier
         outputs["global_cluster_arn"] = cluster.global_cluster_arn

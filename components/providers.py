@@ -8,6 +8,8 @@ account (``allowed_account_ids``), so prod settings can never land in the dev ac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_aws as aws
 
@@ -33,3 +35,11 @@ def make_provider(env: Environment, region: str) -> aws.Provider:
 def child_opts(parent: pulumi.Resource, provider: aws.Provider, **kwargs: object) -> pulumi.ResourceOptions:
     """Options for a component's child: parented to the component, through the region's provider."""
     return pulumi.ResourceOptions(parent=parent, provider=provider, **kwargs)  # type: ignore[arg-type]
+
+
+def former_urn(parent_types: Sequence[str], type_: str, name: str) -> str:
+    """The URN, in the stack being run, of a resource ``name`` of ``type_`` as it was when it was a
+    child of components of ``parent_types`` (outermost first): an alias for a resource now declared
+    at the stack's root, so a state written by an earlier version keeps it as it is."""
+    chain = "$".join([*parent_types, type_])
+    return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{chain}::{name}"

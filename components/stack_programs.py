@@ -20,6 +20,8 @@ from model.topology import (
     FAILOVER_PRIMARY_FEED,
     FAILOVER_PROBE_FEED,
     SECONDARY_FEED,
+    SECRETS_REGION_FEED,
+    SECRETS_REGION_PROBE_FEED,
     Role,
     StackSpec,
     decode_config_value,
@@ -30,7 +32,15 @@ from model.topology import (
 # Every fed key once (several roles are fed the same key, e.g. globalClusterArn).
 _CONFIG_KEYS = tuple(
     dict.fromkeys(
-        ("regions", *SECONDARY_FEED, *DNS_PRIMARY_FEED, *FAILOVER_PRIMARY_FEED, *FAILOVER_PROBE_FEED)
+        (
+            "regions",
+            *SECONDARY_FEED,
+            *SECRETS_REGION_FEED,
+            *SECRETS_REGION_PROBE_FEED,
+            *DNS_PRIMARY_FEED,
+            *FAILOVER_PRIMARY_FEED,
+            *FAILOVER_PROBE_FEED,
+        )
     )
 )
 

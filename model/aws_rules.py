@@ -108,6 +108,29 @@ def check_secondary_regions(field: str, primary: str, secondaries: Sequence[str]
         )
 
 
+ROTATION_SAME_REGION_SOURCE = (
+    "Secrets Manager User Guide, rotating-secrets-lambda-function-customizing: the Lambda function "
+    "and the secret that invokes it must be in the same Region"
+)
+
+
+def check_secrets_region(field: str, value: str | None, regions: Sequence[str]) -> None:
+    """The secrets' region runs their rotation function, which AWS requires in the secret's own
+    region, from that region's stack: so it must be one of the environment's regions."""
+    if value is not None and value not in regions:
+        raise RuleViolation(
+            field=field,
+            rule=(
+                "must be one of the environment's regions: that region's stack runs the rotation "
+                "function, which must be in the secrets' region"
+            ),
+            value=value,
+            fix=f"keep {value} in secondary_regions while the secrets live there, or remove {field} "
+            f"if they live in primary_region",
+            source=ROTATION_SAME_REGION_SOURCE,
+        )
+
+
 # --- Accounts and IAM ----------------------------------------------------------------------
 
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")

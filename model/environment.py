@@ -312,9 +312,16 @@ class Environment(_Model):
     deploy_role_arn: str
     """Role the providers assume in that account."""
     primary_region: str
-    """Region of the primary (writer) cluster."""
+    """The home region and initial writer: its stack owns the global cluster, the secrets, their
+    multi-region key and every generated password (DESIGN.md "Ownership and the writer"). The
+    writer may be in any region; only `infra rehome` changes this."""
     secondary_regions: tuple[str, ...] = ()
     """Secondary regions of the global database (empty: a regional, non-global cluster)."""
+    secrets_region: str | None = None
+    """Where the owned secrets live: the primaries of the credentials secrets and of their
+    multi-region key, and the functions that act on them (rotation, bootstrap, migrator, the
+    migrations bucket). A secret's primary cannot change region, so `infra rehome` records the
+    former home here; one of the environment's regions. Defaults to primary_region."""
     deletion_policy: DeletionPolicy
     """protected or ephemeral. Required: there is no safe default."""
     cost_center: str
@@ -342,6 +349,28 @@ class Environment(_Model):
     @property
     def regions(self) -> tuple[str, ...]:
         return (self.primary_region, *self.secondary_regions)
+
+    @property
+    def region_order(self) -> tuple[str, ...]:
+        """The regions in the order the environment was created with, which `infra rehome` keeps:
+        the secrets' region first, then the secondaries as listed, the home in the slot the
+        secrets' region has there. Without secrets_region it is ``regions``. Resources whose
+        identity or inputs follow an order (the writer DNS chain, peering, the deciders' ranking)
+        follow this one, so moving the home changes none of them."""
+        if self.secrets_home == self.primary_region:
+            return self.regions
+        rest = [self.primary_region if r == self.secrets_home else r for r in self.secondary_regions]
+        return (self.secrets_home, *rest)
+
+    @property
+    def secrets_home(self) -> str:
+        """The region of the owned secrets' primaries (secrets_region, else the home region)."""
+        return self.secrets_region or self.primary_region
+
+    @property
+    def secret_replica_regions(self) -> tuple[str, ...]:
+        """The regions holding replicas of the owned secrets and key: every other region."""
+        return tuple(r for r in self.regions if r != self.secrets_home)
 
     @property
     def backtrack_hours(self) -> int:
@@ -381,6 +410,11 @@ class Environment(_Model):
             aws_rules.check_region(f"secondary_regions[{index}]", region)
         return value
 
+    @field_validator("secrets_region")
+    @classmethod
+    def _secrets_region(cls, value: str | None) -> str | None:
+        return None if value is None else aws_rules.check_region("secrets_region", value)
+
     @field_validator("expires_at")
     @classmethod
     def _expires_at(cls, value: str | None) -> str | None:
@@ -414,6 +448,7 @@ class Environment(_Model):
         # Every resource carries base_tags() through the providers' default tags, plus its Name.
         aws_rules.check_tags("tags", self.base_tags())
         aws_rules.check_secondary_regions("secondary_regions", self.primary_region, self.secondary_regions)
+        aws_rules.check_secrets_region("secrets_region", self.secrets_region, self.regions)
         self._check_network()
         self._check_database()
         self._check_monitoring()
@@ -513,7 +548,10 @@ class Environment(_Model):
 
     def to_config_json(self) -> str:
         """The definition as stack config (so `pulumi preview` of an ephemeral stack sees it)."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        definition = self.model_dump(mode="json")
+        if definition["secrets_region"] is None:
+            del definition["secrets_region"]  # files without it keep their exact definition
+        return json.dumps(definition, sort_keys=True)
 
 
 # --- Loading ----------------------------------------------------------------------------------

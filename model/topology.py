@@ -146,6 +146,16 @@ SECONDARY_FEED: dict[str, str] = {
     "primaryWriterHealthAlarmName": "writer_health_alarm_name",
 }
 
+# ... and, when that secondary is the secrets' region after `infra rehome` (env.secrets_home:
+# its stack runs what acts on the secrets, components.programs_regional), what it rotates and
+# bootstraps with. Required: a home stack that does not export them was deployed by an older
+# program; deploy it again.
+SECRETS_REGION_FEED: dict[str, str] = {
+    "secretsKmsKeyArn": "secrets_kms_key_arn",
+    "userSecretArns": "user_secret_arns",
+}
+SECRETS_REGION_PROBE_FEED: dict[str, str] = {"probeSecretArn": "probe_secret_arn"}
+
 # Outputs of every regional stack the DNS stack receives under config key "regions".
 DNS_REGIONAL_FEED: dict[str, str] = {
     "vpcId": "vpc_id",
@@ -239,6 +249,13 @@ def stack_config(
         config[config_key("globalClusterIdentifier")] = _pick(
             outputs, primary, "global_cluster_identifier", spec.name
         )
+        if spec.region == env.secrets_home:
+            secrets_feed = {
+                **SECRETS_REGION_FEED,
+                **(SECRETS_REGION_PROBE_FEED if env.failover.automated else {}),
+            }
+            for key, output in {**secrets_feed, "globalClusterArn": "global_cluster_arn"}.items():
+                config[config_key(key)] = _pick(outputs, primary, output, spec.name)
     elif spec.role is Role.DNS:
         regions: dict[str, dict[str, Any]] = {}
         for stack_name in spec.depends_on:

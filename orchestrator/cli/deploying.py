@@ -307,8 +307,9 @@ def rehome(
 ) -> None:
     """Move the home region (owner of the global cluster, master secret, secrets key and generated
     passwords) to the region that holds the writer: one `pulumi state move`, no AWS change, then
-    primary_region/secondary_regions rewritten in the environment file. See README "Moving the home
-    region" for what it does not do."""
+    primary_region, secondary_regions and secrets_region rewritten in the environment file (the
+    secrets stay in their region). Refused unless the programs, given the rewritten file, declare
+    every resource as it is. See README "Moving the home region"."""
     from model.environment import environment_path
     from orchestrator.deploy.rehome import RehomeRefusedError, RehomeUsageError, apply_rehome, plan_rehome
 
@@ -336,8 +337,8 @@ def rehome(
         *(f"  would not be kept as it is: {problem}" for problem in plan.problems),
     ]
     refusal = (
-        f"--to {to}: the stack programs would not keep {len(plan.problems)} of the moved resources as "
-        f"they are (first: {plan.problems[0]}); nothing was changed"
+        f"--to {to}: with the rewritten file the stack programs would not keep {len(plan.problems)} "
+        f"resources as they are (first: {plan.problems[0]}); nothing was changed"
         if plan.problems
         else None
     )
@@ -366,7 +367,17 @@ def rehome(
     except RehomeRefusedError as exc:
         fail(EXIT_FAILED, str(exc), kind="failed")
     except StackOperationError as exc:
-        fail(EXIT_FAILED, f"{exc} (the state move is one call: nothing moved, file unchanged)", kind="failed")
+        hint = (
+            f"; a state written by an earlier version names them otherwise: run `infra up --env "
+            f"{environment.name}` with this version first (it renames them, no AWS change)"
+            if "no resources found to move" in str(exc)
+            else ""
+        )
+        fail(
+            EXIT_FAILED,
+            f"{exc} (the state move is one call: nothing moved, file unchanged){hint}",
+            kind="failed",
+        )
     doc["moved"] = True
     if json_output:
         write_document(doc)

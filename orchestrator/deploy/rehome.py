@@ -44,7 +44,8 @@ class RehomePlan:
     env_file: Path
     new_text: str = field(repr=False)
     edit: tuple[str, ...]
-    """The environment file's lines as they will read (primary_region, secondary_regions)."""
+    """The environment file's lines as they will read (primary_region, secondary_regions,
+    secrets_region)."""
     problems: tuple[str, ...] = ()
     """Why the programs, given the rewritten file, would not keep the moved resources as they are
     (deleted, replaced or re-created): rehome refuses to move while there is any."""
@@ -68,54 +69,79 @@ def _urn(stack: str, types: Sequence[str], name: str) -> str:
 
 
 def owned_urns(env: Environment, home: str) -> list[str]:
-    """URNs of what the home stack of ``env`` (in region ``home``) owns, in a fixed order."""
+    """URNs of what the home stack of ``env`` (in region ``home``) owns, in a fixed order: the
+    components (their children move with them) and the global cluster, all at the stack's root
+    (components/programs_regional.py), named after the secrets' region."""
     stack = regional_stack_name(env.name, home)
-    prefix = f"{env.name}-{naming.short_region(home)}"
+    prefix = f"{env.name}-{naming.short_region(env.secrets_home)}"
     urns = [
         _urn(stack, ["aurora:kms:RegionalKey"], f"{env.name}-secrets-kms"),
         _urn(stack, ["aurora:credentials:Credentials"], f"{env.name}-master"),
-        _urn(
-            stack,
-            ["aurora:database:AuroraCluster", "aws:rds/globalCluster:GlobalCluster"],
-            f"{prefix}-aurora-global",
-        ),
+        _urn(stack, ["aws:rds/globalCluster:GlobalCluster"], f"{prefix}-aurora-global"),
     ]
     # The failover probe's user (components/database_setup.py) is a generated password too.
     for role in (*APP_USERS, *(["probe"] if env.failover.automated else [])):
-        urns.append(
-            _urn(
-                stack,
-                ["aurora:database:DatabaseSetup", "aurora:credentials:Credentials"],
-                f"{prefix}-database-{role}",
-            )
-        )
+        urns.append(_urn(stack, ["aurora:credentials:Credentials"], f"{prefix}-database-{role}"))
     return urns
 
 
 _PRIMARY_LINE = re.compile(r"^(primary_region:[ \t]*)(\S+)([ \t]*(#.*)?)$", re.MULTILINE)
 _SECONDARY_LINE = re.compile(r"^(secondary_regions:[ \t]*)\[([^\]\n]*)\]([ \t]*(#.*)?)$", re.MULTILINE)
+_SECRETS_LINE = re.compile(r"^(secrets_region:[ \t]*)(\S+)([ \t]*(#.*)?)\n?", re.MULTILINE)
 
 
-def rewrite_home(text: str, path: Path, old: str, new: str) -> tuple[str, tuple[str, str]]:
-    """The file's text with ``new`` as primary_region and ``old`` in new's place among the
-    secondaries; every other byte (comments, order, layout) unchanged. Only the one-line forms
-    `primary_region: R` and `secondary_regions: [A, B]` are rewritten: anything else is refused."""
+def rewrite_home(text: str, path: Path, env: Environment, new: str) -> tuple[str, tuple[str, ...]]:
+    """The file's text with ``new`` as primary_region, the secondaries and secrets_region such that
+    the environment's region_order is unchanged (the old home takes new's slot on a first
+    rehome), every other byte (comments, order, layout) unchanged. Only the one-line forms
+    `primary_region: R`, `secondary_regions: [A, B]` and `secrets_region: R` are rewritten:
+    anything else is refused."""
+    old = env.primary_region
     primary = list(_PRIMARY_LINE.finditer(text))
     secondary = list(_SECONDARY_LINE.finditer(text))
-    if len(primary) != 1 or len(secondary) != 1 or primary[0].group(2).strip("'\"") != old:
+    secrets = list(_SECRETS_LINE.finditer(text))
+    if (
+        len(primary) != 1
+        or len(secondary) != 1
+        or len(secrets) > (1 if env.secrets_region else 0)
+        or len(secrets) < (1 if env.secrets_region else 0)
+        or primary[0].group(2).strip("'\"") != old
+    ):
         raise RehomeUsageError(
-            f"{path}: rehome rewrites only the one-line forms `primary_region: {old}` and "
-            "`secondary_regions: [...]`; write them that way (nothing was changed)"
+            f"{path}: rehome rewrites only the one-line forms `primary_region: {old}`, "
+            "`secondary_regions: [...]` and `secrets_region: R`; write them that way (nothing was changed)"
         )
-    regions = [r.strip().strip("'\"") for r in secondary[0].group(2).split(",") if r.strip()]
-    regions = [old if r == new else r for r in regions]
+    order = env.region_order
+    holder = env.secrets_home
+    regions = [holder if r == new else r for r in order[1:]]
     p_line = f"{primary[0].group(1)}{new}{primary[0].group(3)}"
     s_line = f"{secondary[0].group(1)}[{', '.join(regions)}]{secondary[0].group(3)}"
     out = text[: primary[0].start()] + p_line + text[primary[0].end() :]
     match = _SECONDARY_LINE.search(out)
     assert match is not None
     out = out[: match.start()] + s_line + out[match.end() :]
-    return out, (p_line.strip(), s_line.strip())
+    edit = [p_line.strip(), s_line.strip()]
+    # The secrets stay where they are (a secret's primary region is fixed): recorded unless the
+    # new home is where they live.
+    existing = _SECRETS_LINE.search(out)
+    if holder == new:
+        if existing is not None:
+            out = out[: existing.start()] + out[existing.end() :]
+        edit.append("secrets_region: (removed: the secrets live in the new home)")
+    else:
+        r_line = f"secrets_region: {holder}"
+        if existing is not None:
+            out = (
+                out[: existing.start()]
+                + f"{existing.group(1)}{holder}{existing.group(3)}\n"
+                + out[existing.end() :]
+            )
+        else:
+            match = _PRIMARY_LINE.search(out)
+            assert match is not None
+            out = out[: match.end()] + f"\n{r_line}" + out[match.end() :]
+        edit.append(r_line)
+    return out, tuple(edit)
 
 
 def plan_rehome(env: Environment, to: str, writer: str | None, env_file: Path) -> RehomePlan:
@@ -141,7 +167,7 @@ def plan_rehome(env: Environment, to: str, writer: str | None, env_file: Path) -
             f"`infra failover --env {env.name} --to {to}`, then rehome"
         )
     specs = {s.region: s for s in stacks_for(env) if s.regional}
-    new_text, edit = rewrite_home(env_file.read_text(), env_file, env.primary_region, to)
+    new_text, edit = rewrite_home(env_file.read_text(), env_file, env, to)
     with tempfile.TemporaryDirectory() as scratch:
         rewritten = Path(scratch) / env_file.name
         rewritten.write_text(new_text)
@@ -158,60 +184,65 @@ def plan_rehome(env: Environment, to: str, writer: str | None, env_file: Path) -
     )
 
 
-def _chain_tail(urn: str) -> str:
-    return urn.rpartition("::")[0].rpartition("::")[2].rpartition("$")[2]
-
-
-def _members(resources: Sequence[Any], owned: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    """The custom resources of the owned components (by their own or their parent's type and name)."""
-    found = {}
-    for r in resources:
-        parent = (_chain_tail(r.parent), r.parent.rpartition("::")[2]) if r.parent else None
-        if r.custom and ((_chain_tail(r.urn), r.name) in owned or parent in owned):
-            found[(r.type, r.name)] = r
-    return found
-
-
 def _where(r: Any) -> str:
     provider = (r.provider or "").split("::")
     return f"{provider[3] if len(provider) > 3 else 'default'}{f' region {r.region}' if r.region else ''}"
 
 
-def program_problems(env: Environment, new_env: Environment) -> list[str]:
-    """Plan both files under mocks: every moved resource must be declared by the new home's program
-    with the same type, name and provider (region) as before, and no longer by the old home's."""
+def _declared(env: Environment) -> dict[tuple[str, str], tuple[str, Any]]:
+    """(type, name) -> (stack, resource) of every resource the programs declare, under mocks."""
     from orchestrator.analysis.plan import build_plan
 
-    old_home, new_home = env.primary_region, new_env.primary_region
-    owned = {(_chain_tail(u), u.rpartition("::")[2]) for u in owned_urns(env, old_home)}
-    before_plan = {
-        p.spec.region: p.run.resources
+    return {
+        (r.type, r.name): (p.spec.name, r)
         for p in build_plan(env, evaluate_rules=False).stacks
-        if p.spec.regional
+        for r in p.run.resources
+        if r.type != "pulumi:pulumi:Stack" and not r.type.startswith("pulumi:providers:")
     }
-    after_plan = {
-        p.spec.region: p.run.resources
-        for p in build_plan(new_env, evaluate_rules=False).stacks
-        if p.spec.regional
+
+
+def _moved(declared: dict[tuple[str, str], tuple[str, Any]], urns: Sequence[str]) -> set[tuple[str, str]]:
+    """The resources the state move carries: the moved URNs and everything under them."""
+    moved_names = {
+        (u.rpartition("::")[0].rpartition("::")[2].rpartition("$")[2], u.rpartition("::")[2]) for u in urns
     }
-    before = _members(before_plan[old_home], owned)
-    after = _members(after_plan[new_home], owned)
-    stays = _members(after_plan[old_home], owned)
+    by_urn = {r.urn: r for _, r in declared.values()}
+    carried = set()
+    for key, (_, r) in declared.items():
+        node: Any = r
+        while node is not None:
+            if (node.type, node.name) in moved_names:
+                carried.add(key)
+                break
+            node = by_urn.get(node.parent) if node.parent else None
+    return carried
+
+
+def program_problems(env: Environment, new_env: Environment) -> list[str]:
+    """Plan both files under mocks: after the move, every resource must be declared by the same
+    stack as before (the moved ones by the new home's), with the same type, name and provider
+    (region); none may appear or disappear. Anything else would be created, deleted or
+    replaced by the next `infra up`."""
+    old_home, new_home = env.primary_region, new_env.primary_region
+    before, after = _declared(env), _declared(new_env)
+    moved = _moved(before, owned_urns(env, old_home))
     problems = []
-    for key, r in before.items():
+    for key, (stack, r) in sorted(before.items()):
+        expected = regional_stack_name(env.name, new_home) if key in moved else stack
         now = after.get(key)
         if now is None:
+            problems.append(f"{r.type} {r.name} is not declared by any program (it would be deleted)")
+        elif now[0] != expected:
             problems.append(
-                f"{r.type} {r.name} is not declared by the {new_home} program (it would be deleted)"
+                f"{r.type} {r.name} is declared by {now[0]}, not {expected} (it would be deleted and created)"
             )
-        elif _where(now) != _where(r):
+        elif _where(now[1]) != _where(r):
             problems.append(
-                f"{r.type} {r.name} moves from {_where(r)} to {_where(now)} (it would be replaced)"
+                f"{r.type} {r.name} moves from {_where(r)} to {_where(now[1])} (it would be replaced)"
             )
-    for key in stays:
-        problems.append(
-            f"{key[0]} {key[1]} is still declared by the {old_home} program (it would be re-created)"
-        )
+    for key, (stack, r) in sorted(after.items()):
+        if key not in before:
+            problems.append(f"{r.type} {r.name} is new in {stack} (it would be created)")
     return problems
 
 

@@ -35,10 +35,11 @@ class SchemaTarget:
             env=env,
             lambda_client=lambda_client,
             s3_client=s3_client,
-            function=function_name(env.name, env.primary_region, "migrator"),
+            # The migrator and its bucket run in the secrets' region (components.database_setup).
+            function=function_name(env.name, env.secrets_home, "migrator"),
             bucket=migrations_bucket_name(env),
             prefix=migrations_prefix(env),
-            kms_key=f"alias/aurora/{env.name}/{env.primary_region}",
+            kms_key=f"alias/aurora/{env.name}/{env.secrets_home}",
         )
 
     def status(self) -> schema.EnvironmentStatus:
@@ -49,15 +50,16 @@ TargetFactory = Callable[[Environment], SchemaTarget]
 
 
 def target_for(env: Environment, *, role_arn: str | None = None, profile: str | None = None) -> SchemaTarget:
-    """Clients on the environment's own account (verified), in its primary region."""
+    """Clients on the environment's own account (verified), in its secrets' region (where the
+    migrator and its bucket are: the home region unless `infra rehome` moved the home)."""
     from orchestrator.operate.aws import connect
 
     aws = connect(env, role_arn=role_arn, profile=profile, session_name=f"infra-db-{env.name}")
     return SchemaTarget.of(
         env,
         # The migrator answers when it is done (up to its 900 s timeout).
-        lambda_client=aws.long_action_client("lambda", env.primary_region),
-        s3_client=aws.client("s3", env.primary_region),
+        lambda_client=aws.long_action_client("lambda", env.secrets_home),
+        s3_client=aws.client("s3", env.secrets_home),
     )
 
 

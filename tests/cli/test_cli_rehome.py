@@ -60,12 +60,6 @@ def world(deployed: InProcessRunner, tmp_path: Path, monkeypatch: pytest.MonkeyP
     return state
 
 
-@pytest.fixture
-def programs_ready(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As if the programs kept every moved resource as it is (not yet true: see the test below)."""
-    monkeypatch.setattr(rehome_module, "program_problems", lambda env, new_env: [])
-
-
 def rehome(world: dict[str, Any], *args: str) -> Any:
     return runner_cli.invoke(cli.app, ["rehome", "--env-file", str(world["file"]), *args])
 
@@ -73,17 +67,12 @@ def rehome(world: dict[str, Any], *args: str) -> Any:
 def test_owned_urns_are_exactly_resources_of_the_deployed_home_stack(deployed: InProcessRunner) -> None:
     env = load_environment_file(ENVIRONMENTS_DIR / "prod.yaml")
     home_state = deployed.states[f"prod.{HOME}"].resources
-    # Mocks name a top-level component `pulumi:pulumi:Stack$<type>`; the engine leaves the root out.
+    # Mocks name a top-level resource `pulumi:pulumi:Stack$<type>`; the engine leaves the root out.
     for urn in owned_urns(env, HOME):
-        mock_urn = urn.replace("::aurora:kms:", "::pulumi:pulumi:Stack$aurora:kms:").replace(
-            "::aurora:credentials:Credentials::prod-master",
-            "::pulumi:pulumi:Stack$aurora:credentials:Credentials::prod-master",
-        )
+        mock_urn = urn.replace("::aurora-global::", "::aurora-global::pulumi:pulumi:Stack$", 1)
         assert urn in home_state or mock_urn in home_state, f"{urn} is not in the home stack's state"
-    assert (
-        f"urn:pulumi:prod.{HOME}::aurora-global::aurora:database:AuroraCluster$aws:rds/globalCluster:GlobalCluster::prod-use1-aurora-global"
-        in home_state
-    )
+    # Every owned resource is declared at the stack's root: a state move re-parents nothing.
+    assert all("$" not in urn.split("::")[2] for urn in owned_urns(env, HOME))
     # Every generated password of the home stack is under a moved component.
     passwords = [
         u for u, r in home_state.items() if r["type"] == "random:index/randomPassword:RandomPassword"
@@ -93,7 +82,6 @@ def test_owned_urns_are_exactly_resources_of_the_deployed_home_stack(deployed: I
                for p in passwords)  # fmt: skip
 
 
-@pytest.mark.usefixtures("programs_ready")
 def test_rehome_moves_every_owned_urn_in_one_state_move_then_rewrites_the_file(world: dict[str, Any]) -> None:
     before = world["file"].read_text()
     result = rehome(world, "--to", NEW_HOME, "--yes")
@@ -112,15 +100,16 @@ def test_rehome_moves_every_owned_urn_in_one_state_move_then_rewrites_the_file(w
         sum(r["type"] == "random:index/randomPassword:RandomPassword" for r in dest.values()) == 5
     )  # with the probe user's
     after = world["file"].read_text()
-    assert f"primary_region: {NEW_HOME}" in after
-    assert f"secondary_regions: [{OTHER}, {HOME}]" in after
-    # Every other line (comments, layout) is byte-identical.
-    changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
-    assert len(changed) == 2
+    # Exactly three lines differ: the home, the secondaries (the old home in the new one's slot)
+    # and the secrets' region recorded right after the home; comments and layout are untouched.
+    assert after == before.replace(
+        f"primary_region: {HOME}\nsecondary_regions: [{OTHER}, {NEW_HOME}]",
+        f"primary_region: {NEW_HOME}\nsecrets_region: {HOME}\nsecondary_regions: [{OTHER}, {HOME}]",
+    )
+    assert after != before
     assert load_environment_file(world["file"]).primary_region == NEW_HOME
 
 
-@pytest.mark.usefixtures("programs_ready")
 def test_dry_run_shows_the_exact_move_and_changes_nothing(world: dict[str, Any]) -> None:
     before = world["file"].read_text()
     result = runner_cli.invoke(
@@ -135,7 +124,12 @@ def test_dry_run_shows_the_exact_move_and_changes_nothing(world: dict[str, Any])
         f"prod.{NEW_HOME}",
         False,
     )
-    assert doc["env_file_edit"] == [f"primary_region: {NEW_HOME}", f"secondary_regions: [{OTHER}, {HOME}]"]
+    assert doc["env_file_edit"] == [
+        f"primary_region: {NEW_HOME}",
+        f"secondary_regions: [{OTHER}, {HOME}]",
+        f"secrets_region: {HOME}",
+    ]
+    assert doc["problems"] == []
     assert world["runner"].moves == [] and world["made"] == 0
     assert world["file"].read_text() == before
 
@@ -174,7 +168,6 @@ def test_rehome_refuses_a_regional_environment(world: dict[str, Any], tmp_path: 
     assert world["runner"].moves == [] and world["made"] == 0
 
 
-@pytest.mark.usefixtures("programs_ready")
 def test_rehome_without_yes_off_a_terminal_is_refused_before_anything_moves(world: dict[str, Any]) -> None:
     result = rehome(world, "--to", NEW_HOME)
     assert result.exit_code == 5
@@ -182,7 +175,6 @@ def test_rehome_without_yes_off_a_terminal_is_refused_before_anything_moves(worl
     assert world["runner"].moves == [] and world["made"] == 0
 
 
-@pytest.mark.usefixtures("programs_ready")
 def test_a_failed_state_move_leaves_the_file_and_both_states_unchanged(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -209,46 +201,116 @@ def test_the_dest_stack_is_the_target_regions_stack(world: dict[str, Any]) -> No
     assert f"prod.{NEW_HOME}" in {s.name for s in stacks_for(env)}
 
 
-def test_today_the_programs_would_replace_what_moves_so_rehome_refuses_and_names_it(
-    world: dict[str, Any],
+def test_the_rewritten_file_keeps_every_resource_of_every_stack_for_each_possible_new_home() -> None:
+    # GIVEN each checked-in global environment and each of its secondaries as the new home
+    for name in ("prod", "staging"):
+        path = ENVIRONMENTS_DIR / f"{name}.yaml"
+        env = load_environment_file(path)
+        for to in env.secondary_regions:
+            # WHEN rehome plans the move (the writer is already there)
+            plan = rehome_module.plan_rehome(env, to, to, path)
+            # THEN the programs, given the rewritten file, declare every resource of every stack
+            # as it is: the owned ones by the new home's stack, nothing created, deleted or replaced
+            assert plan.problems == (), (name, to, plan.problems[:5])
+
+
+def test_a_plain_swap_of_home_and_secondary_is_what_the_check_refuses(tmp_path: Path) -> None:
+    # GIVEN prod with home and first secondary swapped by hand and no secrets_region (the
+    # procedure an earlier README described)
+    source = ENVIRONMENTS_DIR / "prod.yaml"
+    env = load_environment_file(source)
+    swapped_path = tmp_path / "prod.yaml"
+    swapped_path.write_text(
+        source.read_text().replace(
+            f"primary_region: {HOME}\nsecondary_regions: [{OTHER}, {NEW_HOME}]",
+            f"primary_region: {NEW_HOME}\nsecondary_regions: [{OTHER}, {HOME}]",
+        )
+    )
+    swapped = load_environment_file(swapped_path, check_organisation=False)
+    # WHEN the programs are compared
+    problems = rehome_module.program_problems(env, swapped)
+    # THEN the secrets key would be replaced in another region and the global cluster and the
+    # users' generated passwords re-created under other names: exactly what rehome refuses
+    assert (
+        "aws:kms/key:Key prod-secrets-kms-key moves from aws-prod-us-east-1 region us-east-1 to "
+        "aws-prod-eu-west-1 region eu-west-1 (it would be replaced)"
+    ) in problems
+    assert (
+        "aws:rds/globalCluster:GlobalCluster prod-use1-aurora-global is not declared by any program "
+        "(it would be deleted)"
+    ) in problems
+    assert (
+        "aws:rds/globalCluster:GlobalCluster prod-euw1-aurora-global is new in prod.eu-west-1 (it would be created)"
+        in problems
+    )
+    assert any("RandomPassword prod-use1-database-app-password is not declared" in p for p in problems)
+
+
+def test_rehome_refuses_and_names_what_the_programs_would_not_keep(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN the programs as they are: the new home declares the secrets key and the master secret
-    # through its own region's provider and its own global cluster name
+    # GIVEN programs that, with the rewritten file, would re-create the global cluster
+    monkeypatch.setattr(
+        rehome_module,
+        "program_problems",
+        lambda env, new_env: [
+            "aws:rds/globalCluster:GlobalCluster prod-use1-aurora-global is not declared by any program (it would be deleted)"
+        ],
+    )
     before = world["file"].read_text()
     result = runner_cli.invoke(
         cli.app, ["rehome", "--env-file", str(world["file"]), "--to", NEW_HOME, "--dry-run", "--json"]
     )
     # THEN the dry run lists why, and the command refuses (5) with nothing moved
     assert result.exit_code == 5, result.output
-    problems = json.loads(result.stdout)["problems"]
-    assert (
-        "aws:kms/key:Key prod-secrets-kms-key moves from aws-prod-us-east-1 region us-east-1 to "
-        "aws-prod-eu-west-1 region eu-west-1 (it would be replaced)"
-    ) in problems
-    assert (
-        "aws:rds/globalCluster:GlobalCluster prod-use1-aurora-global is not declared by the eu-west-1 "
-        "program (it would be deleted)"
-    ) in problems
-    assert not any("RandomPassword prod-master-password" in p for p in problems)
-    assert result.stderr.count("error:") == 1 and "would not keep" in result.stderr
+    assert json.loads(result.stdout)["problems"] == [
+        "aws:rds/globalCluster:GlobalCluster prod-use1-aurora-global is not declared by any program (it would be deleted)"
+    ]
+    assert result.stderr.count("error:") == 1 and "would not keep 1 resources" in result.stderr
     applied = rehome(world, "--to", NEW_HOME, "--yes")
     assert applied.exit_code == 5 and "nothing was changed" in applied.stderr
     assert world["runner"].moves == [] and world["made"] == 0
     assert world["file"].read_text() == before
 
 
+def test_rehome_there_and_back_keeps_the_region_order_and_restores_the_file_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    source = ENVIRONMENTS_DIR / "prod.yaml"
+    path = tmp_path / "prod.yaml"
+    path.write_text(source.read_text())
+    original = load_environment_file(source)
+    for to in (NEW_HOME, OTHER, HOME):
+        env = load_environment_file(path, check_organisation=False)
+        text, _ = rehome_module.rewrite_home(path.read_text(), path, env, to)
+        path.write_text(text)
+        moved = load_environment_file(path, check_organisation=False)
+        assert moved.primary_region == to
+        assert moved.secrets_home == HOME  # the secrets never move
+        assert moved.region_order == original.region_order
+    assert path.read_text() == source.read_text()
+
+
 def test_the_file_rewrite_refuses_a_layout_it_cannot_rewrite_line_for_line(tmp_path: Path) -> None:
     path = tmp_path / "prod.yaml"
     block = "primary_region: us-east-1\nsecondary_regions:\n  - eu-west-1\n"
     with pytest.raises(rehome_module.RehomeUsageError, match="one-line forms"):
-        rehome_module.rewrite_home(block, path, "us-east-1", "eu-west-1")
-    text = "# home\nprimary_region: us-east-1  # initial writer\nsecondary_regions: [us-west-2, eu-west-1]\n"
-    new, edit = rehome_module.rewrite_home(text, path, "us-east-1", "eu-west-1")
-    assert (
-        new
-        == "# home\nprimary_region: eu-west-1  # initial writer\nsecondary_regions: [us-west-2, us-east-1]\n"
+        rehome_module.rewrite_home(
+            block, path, load_environment_file(ENVIRONMENTS_DIR / "prod.yaml"), "eu-west-1"
+        )
+    text = (
+        (ENVIRONMENTS_DIR / "prod.yaml")
+        .read_text()
+        .replace("primary_region: us-east-1\n", "# home\nprimary_region: us-east-1  # initial writer\n")
+    )
+    env = load_environment_file(ENVIRONMENTS_DIR / "prod.yaml")
+    new, edit = rehome_module.rewrite_home(text, path, env, "eu-west-1")
+    assert new == text.replace(
+        "primary_region: us-east-1  # initial writer\nsecondary_regions: [us-west-2, eu-west-1]",
+        "primary_region: eu-west-1  # initial writer\nsecrets_region: us-east-1\nsecondary_regions: [us-west-2, us-east-1]",
     )
     assert edit == (
         "primary_region: eu-west-1  # initial writer",
         "secondary_regions: [us-west-2, us-east-1]",
+        "secrets_region: us-east-1",
     )

@@ -669,9 +669,13 @@ def test_component_children_are_parented_to_their_component_and_named_after_it(p
     for r in planned.run.resources:
         if r.parent in components:
             assert r.name.startswith(components[r.parent].name + "-"), r.name
-    for typ in (GLOBAL, CLUSTER, INSTANCE, CLUSTER_PG, INSTANCE_PG):
+    for typ in (CLUSTER, INSTANCE, CLUSTER_PG, INSTANCE_PG):
         for r in of_type(planned, typ):
             assert components[r.parent].type == "aurora:database:AuroraCluster", r.name
+    # The global cluster is the home stack's own, at its root (it moves with `infra rehome`),
+    # named after the secrets' region and aliased to where earlier versions kept it.
+    for r in of_type(planned, GLOBAL):
+        assert r.parent not in components, r.name
     for r in monitoring_roles(planned):
         assert components[r.parent].type == "aurora:database:AuroraCluster", r.name
     for typ in (KEY, REPLICA_KEY, ALIAS):
@@ -854,8 +858,11 @@ def test_an_upgrade_to_8_4_plans_parameter_groups_of_the_new_family_named_for_it
 def test_member_clusters_and_instances_ignore_the_engine_version_the_global_cluster_sets(upgraded_prod):
     _, ignored = upgraded_prod
 
-    member_cluster = "globalClusterIdentifier,replicationSourceIdentifier,sourceRegion,engineVersion"
-    # one AuroraCluster per region: global (primary only), 2 groups, cluster, 2 instances each
+    member_cluster = (
+        "globalClusterIdentifier,replicationSourceIdentifier,sourceRegion,engineVersion,"
+        "masterUsername,databaseName,masterPasswordWo,masterPasswordWoVersion"
+    )
+    # one AuroraCluster per region: 2 groups, cluster, 2 instances each
     assert ignored["pending"].count(member_cluster) == 3
     assert ignored["pending"].count("engineVersion") == 3 * 2
 

@@ -324,7 +324,7 @@ def role_statements(graph: Graph, function: Node) -> list[dict[str, Any]]:
 @rule(
     "writer-workers-placed",
     "error",
-    "a home-region function that follows the writer (rotation, bootstrap, migrator) runs outside any VPC and may invoke "
+    "a secrets-region function that follows the writer (rotation, bootstrap, migrator) runs outside any VPC and may invoke "
     "the in-VPC worker that every region runs, so it works wherever the writer is",
     "issue 12; lambda_src/common/writer.py (deployment contract), DESIGN.md 4b",
     cross_stack=True,
@@ -332,7 +332,7 @@ def role_statements(graph: Graph, function: Node) -> list[dict[str, Any]]:
 def _writer_workers(graph: Graph) -> Iterator[Hit]:
     env = graph.env
     functions = {str(n.inputs.get("name", "")): n for n in graph.of_type(FUNCTION)}
-    home = env.primary_region
+    home = env.secrets_home  # where the functions acting on the secrets run
     for purpose, worker_purpose in WRITER_FOLLOWERS:
         name = naming.function_name(env.name, home, purpose)
         caller = functions.get(name)

@@ -10,7 +10,7 @@ from orchestrator.analysis.guardrails.core import Graph, Hit, rule
 @rule(
     "secret-replicated-to-every-region",
     "error",
-    "the credentials secret is replicated to every secondary region with that region's key",
+    "the credentials secret is replicated to every other region with that region's key",
     "DESIGN.md section 4 (credentials available in every region)",
 )
 def _secret_replicas(graph: Graph) -> Iterator[Hit]:
@@ -18,9 +18,9 @@ def _secret_replicas(graph: Graph) -> Iterator[Hit]:
         if not str(node.inputs.get("name", "")).endswith("/master"):
             continue
         replicas = {r.get("region"): r for r in node.inputs.get("replicas", []) or []}
-        for region in graph.env.secondary_regions:
+        for region in graph.env.secret_replica_regions:
             if region not in replicas:
-                yield node, f"not replicated to secondary region {region}"
+                yield node, f"not replicated to region {region}"
             elif not replicas[region].get("kmsKeyId"):
                 yield node, f"replica in {region} has no customer-managed key"
 
