@@ -785,3 +785,36 @@ def test_state_move_copies_a_provider_the_destination_lacks_and_switching_to_the
     after = resources_of(project, "staging.us-west-2")
     assert copied_urn not in after
     assert after[moved_global]["provider"] == f"{own_urn}::{after[own_urn]['id']}"
+
+
+def test_state_move_refuses_a_resource_whose_urn_the_destination_already_holds_and_moves_nothing(
+    staging: Environment, project: Path, notices: list[str]
+) -> None:
+    # GIVEN the owned resources moved once, then created again in the primary (its program
+    # still declared them): a second rehome finds their URNs in the secondary already
+    runner, _ = up_with_owned_nested_in_the_primary(staging, project, notices)
+    nested = owned_urns("staging.us-east-1", nested=True)
+    source_spec, dest_spec = (
+        stack_by_name(staging, "staging.us-east-1"),
+        stack_by_name(staging, "staging.us-west-2"),
+    )
+    owned = [nested["staging-aurora-global"], nested["staging-app-credentials"]]
+    runner.move_resources(source_spec, dest_spec, owned)
+    assert up_primary(runner, staging, ownedLayout="nested").changes == {"create": 5, "same": 7}
+    source_before, dest_before = (
+        resources_of(project, "staging.us-east-1"),
+        resources_of(project, "staging.us-west-2"),
+    )
+
+    # WHEN they are moved again
+    with pytest.raises(StackOperationError) as caught:
+        runner.move_resources(source_spec, dest_spec, owned)
+
+    # THEN the CLI refuses, naming one colliding URN (as the destination calls it), and
+    # neither state changed
+    assert str(caught.value) in {
+        f"stack staging.us-east-1 failed: error: resource {collision} already exists in destination stack"
+        for collision in owned_urns("staging.us-west-2", nested=False).values()
+    }
+    assert resources_of(project, "staging.us-east-1") == source_before
+    assert resources_of(project, "staging.us-west-2") == dest_before
