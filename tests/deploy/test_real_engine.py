@@ -716,11 +716,17 @@ def test_state_move_refuses_a_provider_whose_urn_the_destination_holds_with_othe
             [nested["staging-aurora-global"], nested["staging-app-credentials"]],
         )
 
-    # THEN the CLI refuses, naming the destination's provider (not the differing inputs)
+    # THEN the CLI refuses ("error: provider <dest URN> already exists in destination stack":
+    # it names neither the inputs nor the source), and the runner says what differs and the fix
     provider_urn = urn("staging.us-west-2", "records", "pulumi:providers:pulumi-python")
     assert caught.value.kind == "failed" and caught.value.stack == "staging.us-east-1"
-    assert str(caught.value) == (
-        f"stack staging.us-east-1 failed: error: provider {provider_urn} already exists in destination stack"
+    assert (
+        f"already holds provider {provider_urn} with other inputs than the provider of that name in "
+        in str(caught.value)
+    )
+    assert isinstance(caught.value.__cause__, auto.CommandError)
+    assert f"error: provider {provider_urn} already exists in destination stack" in str(
+        caught.value.__cause__
     )
     # AND neither state changed
     assert resources_of(project, "staging.us-east-1") == source_before
@@ -810,11 +816,16 @@ def test_state_move_refuses_a_resource_whose_urn_the_destination_already_holds_a
     with pytest.raises(StackOperationError) as caught:
         runner.move_resources(source_spec, dest_spec, owned)
 
-    # THEN the CLI refuses, naming one colliding URN (as the destination calls it), and
-    # neither state changed
-    assert str(caught.value) in {
-        f"stack staging.us-east-1 failed: error: resource {collision} already exists in destination stack"
-        for collision in owned_urns("staging.us-west-2", nested=False).values()
-    }
+    # THEN the CLI refuses ("error: resource <dest URN> already exists in destination stack",
+    # one colliding URN as the destination calls it), the runner names it with the way out,
+    # and neither state changed
+    held = [
+        u
+        for u in owned_urns("staging.us-west-2", nested=False).values()
+        if f"resource {u} " in str(caught.value)
+    ]
+    assert len(held) == 1, str(caught.value)
+    assert "already exists in destination stack" in str(caught.value.__cause__)
+    assert "pulumi state delete --stack <stack> <urn>" in str(caught.value)
     assert resources_of(project, "staging.us-east-1") == source_before
     assert resources_of(project, "staging.us-west-2") == dest_before
