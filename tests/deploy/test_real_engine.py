@@ -25,7 +25,7 @@ from pulumi import automation as auto
 
 from model.environment import Environment, StateSettings, load_environment
 from model.topology import StackSpec, stack_by_name, stack_config
-from orchestrator.deploy.automation import AutomationRunner
+from orchestrator.deploy.automation import AutomationRunner, resource_name
 from orchestrator.deploy.engine import Orchestrator
 from orchestrator.deploy.runner import StackOperationError, StackResult
 from tests.support.real_engine import (
@@ -554,11 +554,7 @@ def owned_urns(stack: str, *, nested: bool) -> dict[str, str]:
 
 
 def ids_by_name(resources: dict[str, dict[str, Any]]) -> dict[str, str | None]:
-    return {resource_name_of(u): r.get("id") for u, r in resources.items()}
-
-
-def resource_name_of(resource_urn: str) -> str:
-    return resource_urn.rsplit("::", 1)[-1]
+    return {resource_name(u): r.get("id") for u, r in resources.items()}
 
 
 def test_full_urn_aliases_move_a_resource_and_a_component_with_its_children_to_the_root_unchanged(
