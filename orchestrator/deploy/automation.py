@@ -619,7 +619,31 @@ class AutomationRunner:
                     "--show-urns` lists what is)",
                     kind="failed",
                 ) from exc
+            collision = _MOVE_COLLISION.search(str(error))
+            if collision is not None:
+                raise StackOperationError(
+                    source.name, self._collision_message(source, dest, collision), kind="failed"
+                ) from exc
             raise error from exc
+
+    def _collision_message(self, source: StackSpec, dest: StackSpec, collision: re.Match[str]) -> str:
+        """Why `pulumi state move` refused a URN the destination already holds, and the fix."""
+        what, held = collision.group("what"), collision.group("urn")
+        src, dst = self.qualified_name(source.name), self.qualified_name(dest.name)
+        head = f"`pulumi state move` from {src} to {dst} moved nothing: {dst} already holds {what} {held}"
+        if what == "provider":
+            return (
+                f"{head} with other inputs than the provider of that name in {src}, which the moved "
+                "resources use (the move reuses a destination provider of the same URN only when its "
+                "inputs are equal). Give the provider the same inputs in both stacks' programs and "
+                f"`infra up` them, or give each stack's provider its own name, then move again"
+            )
+        return (
+            f"{head} (a resource is never overwritten: moved before, or created there by its program). "
+            f"Compare `pulumi stack --stack {dst} --show-urns` with {src}'s; if both states track the same "
+            f"cloud resource, forget one copy with `pulumi state delete --stack <stack> <urn>` (the cloud "
+            "resource stays) and leave the kept one out of the move"
+        )
 
     def list_stacks(self) -> list[StackInfo]:
         """Every stack of this project in the backend, with its tags (no outputs: see info)."""
@@ -647,6 +671,12 @@ class AutomationRunner:
     def _ours(listed_name: str) -> bool:
         parts = listed_name.split("/")
         return len(parts) < 3 or parts[-2] == PROJECT_NAME
+
+
+# The CLI's refusals when the destination's state already has a URN being moved (3.274).
+_MOVE_COLLISION = re.compile(
+    r"(?P<what>provider|resource) (?P<urn>urn:pulumi:\S+) already exists in destination stack"
+)
 
 
 def _urn_stack(urn: str) -> str:

@@ -347,6 +347,9 @@ class FakePulumi(PulumiCommand):
         source, dest = self.backend.get(self.short(source_arg)), self.backend.get(self.short(dest_arg))
         if source is None or dest is None:
             return self._missing(source_arg if source is None else dest_arg)
+        failure = self._failure("state-move", self.short(source_arg))
+        if failure is not None:
+            return failure.stdout, failure.stderr, 255
         urns = [w for w in words if w.startswith("urn:")]
         by_urn = {urn(self.short(source_arg), typ, res): (typ, res) for typ, res in source.resources}
         unknown = [u for u in urns if u not in by_urn]
@@ -957,6 +960,50 @@ def test_move_resources_runs_state_move_from_the_source_to_the_destination_stack
         secondary, primary, [urn("staging.us-west-2", "aws:ec2/vpc:Vpc", "staging-us-east-1-vpc")]
     )
     assert "--include-parents" not in fake.commands("state", "move")[1]
+
+
+@pytest.mark.parametrize(
+    ("what", "fix"),
+    [
+        ("provider", "Give the provider the same inputs in both stacks' programs"),
+        ("resource", "pulumi state delete --stack <stack> <urn>"),
+    ],
+)
+def test_move_resources_says_which_urn_the_destination_already_holds_and_how_to_resolve_it(
+    staging: Environment, fake: FakePulumi, project: Path, what: str, fix: str
+) -> None:
+    # GIVEN the CLI refusing the move because the destination holds a URN being moved (its
+    # words, as the real-engine tier records them)
+    runner = make_runner(staging, fake, project)
+    primary, secondary = (
+        stack_by_name(staging, "staging.us-east-1"),
+        stack_by_name(staging, "staging.us-west-2"),
+    )
+    runner.up(primary, stack_config(staging, primary, {}), Progress())
+    runner.up(
+        secondary,
+        stack_config(staging, secondary, {"staging.us-east-1": primary_outputs(staging)}),
+        Progress(),
+    )
+    held = urn("staging.us-west-2", "pulumi:providers:aws", "aws-staging-us-east-1")
+    fake.failures[("state-move", "staging.us-east-1")] = Failure(
+        stderr=f"error: {what} {held} already exists in destination stack\n"
+    )
+
+    # WHEN resources are moved
+    with pytest.raises(StackOperationError) as caught:
+        runner.move_resources(
+            primary, secondary, [urn("staging.us-east-1", "aws:ec2/vpc:Vpc", "staging-us-east-1-vpc")]
+        )
+
+    # THEN the error names both stacks, the URN the destination holds, and the way out
+    message = str(caught.value)
+    assert caught.value.kind == "failed" and caught.value.stack == "staging.us-east-1"
+    assert (
+        f"`pulumi state move` from organization/{PROJECT}/staging.us-east-1 to organization/{PROJECT}/"
+        f"staging.us-west-2 moved nothing: organization/{PROJECT}/staging.us-west-2 already holds {what} {held}"
+    ) in message
+    assert fix in message
 
 
 def test_move_resources_refuses_urns_of_another_stack_before_running_the_cli(

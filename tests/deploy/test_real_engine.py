@@ -25,7 +25,7 @@ from pulumi import automation as auto
 
 from model.environment import Environment, StateSettings, load_environment
 from model.topology import StackSpec, stack_by_name, stack_config
-from orchestrator.deploy.automation import AutomationRunner
+from orchestrator.deploy.automation import AutomationRunner, resource_name
 from orchestrator.deploy.engine import Orchestrator
 from orchestrator.deploy.runner import StackOperationError, StackResult
 from tests.support.real_engine import (
@@ -529,3 +529,299 @@ def test_policy_pack_passes_a_program_that_breaks_no_rule(
     assert code == 0, output
     assert "aurora-guardrails@v" in output
     assert "no-ambient-provider" not in output and "mandatory" not in output
+
+
+# --- Aliases and state move of the owned resources (infra rehome) -----------------------------------
+
+CLUSTER_T, SETUP_T, CREDENTIALS_T = (
+    "aurora:database:AuroraCluster",
+    "aurora:database:DatabaseSetup",
+    "aurora:credentials:Credentials",
+)
+CREDENTIAL_PARTS = ("staging-app-password", "staging-app-secret", "staging-app-secret-version")
+
+
+def owned_urns(stack: str, *, nested: bool) -> dict[str, str]:
+    """Name -> URN of the owned resources, under their components (nested) or at the root."""
+    setup = f"{SETUP_T}$" if nested else ""
+    return {
+        "staging-aurora-global": urn(
+            stack, "staging-aurora-global", f"{CLUSTER_T}${DYNAMIC}" if nested else DYNAMIC
+        ),
+        "staging-app-credentials": urn(stack, "staging-app-credentials", f"{setup}{CREDENTIALS_T}"),
+        **{part: urn(stack, part, f"{setup}{CREDENTIALS_T}${DYNAMIC}") for part in CREDENTIAL_PARTS},
+    }
+
+
+def ids_by_name(resources: dict[str, dict[str, Any]]) -> dict[str, str | None]:
+    return {resource_name(u): r.get("id") for u, r in resources.items()}
+
+
+def test_full_urn_aliases_move_a_resource_and_a_component_with_its_children_to_the_root_unchanged(
+    staging: Environment, project: Path, notices: list[str]
+) -> None:
+    # GIVEN the primary with the global cluster under the AuroraCluster component and the
+    # credentials component (three records) under the DatabaseSetup component
+    runner = runner_for(staging, project, notices)
+    spec = stack_by_name(staging, "staging.us-east-1")
+    assert up_primary(runner, staging, ownedLayout="nested").changes == {"create": 12}
+    before = resources_of(project, "staging.us-east-1")
+    nested, root = owned_urns("staging.us-east-1", nested=True), owned_urns("staging.us-east-1", nested=False)
+    assert set(nested.values()) <= before.keys()
+
+    # WHEN the program declares them at the root, the global cluster and the credentials
+    # component aliased to their former full URN, the credentials' children with no alias
+    planned = Recorder()
+    preview = runner.preview(spec, primary_config(staging, ownedLayout="root"), planned)
+    progress = Recorder()
+    result = up_primary(runner, staging, progress, ownedLayout="root")
+
+    # THEN the engine plans and reports nothing but "same": no create, delete or update, and
+    # no step of its own for the URN change
+    assert preview.changes == {"same": 12} and planned.events == []
+    assert result.changes == {"same": 12}
+    for name in nested:
+        assert progress.statuses(name) == ["same"], name
+    # AND the state holds them under their root URNs (the children under the moved
+    # component's new URN), with the same ids, and none under the old URNs
+    after = resources_of(project, "staging.us-east-1")
+    assert set(root.values()) <= after.keys() and not set(nested.values()) & after.keys()
+    assert ids_by_name(after) == ids_by_name(before)
+    stack_urn = urn("staging.us-east-1", "aurora-global-staging.us-east-1", "pulumi:pulumi:Stack")
+    assert after[root["staging-aurora-global"]]["parent"] == stack_urn
+    assert after[root["staging-app-credentials"]]["parent"] == stack_urn
+    for part in CREDENTIAL_PARTS:
+        assert after[root[part]]["parent"] == root["staging-app-credentials"]
+    # AND the next update is a no-op too (the aliases matched once; nothing is left to rename)
+    assert up_primary(runner, staging, ownedLayout="root").changes == {"same": 12}
+
+
+def up_with_owned_nested_in_the_primary(
+    staging: Environment, project: Path, notices: list[str], **secondary_controls: Any
+) -> tuple[AutomationRunner, dict[str, Any]]:
+    """The primary holding the owned resources nested, the secondary without them."""
+    runner = runner_for(staging, project, notices)
+    primary = up_primary(runner, staging, ownedLayout="nested")
+    secondary_spec = stack_by_name(staging, "staging.us-west-2")
+    secondary_config = {
+        **stack_config(staging, secondary_spec, {"staging.us-east-1": primary.outputs}),
+        "aurora:ownedLayout": "absent",
+        **{f"aurora:{k}": v for k, v in secondary_controls.items()},
+    }
+    runner.up(secondary_spec, secondary_config, Recorder())
+    return runner, secondary_config
+
+
+def test_state_move_re_parents_moved_resources_to_the_root_keeping_children_under_their_moved_component(
+    staging: Environment, project: Path, notices: list[str]
+) -> None:
+    # GIVEN the owned resources nested in the primary, whose components stay there
+    runner, secondary_config = up_with_owned_nested_in_the_primary(staging, project, notices)
+    primary_spec = stack_by_name(staging, "staging.us-east-1")
+    secondary_spec = stack_by_name(staging, "staging.us-west-2")
+    source_before = resources_of(project, "staging.us-east-1")
+    nested = owned_urns("staging.us-east-1", nested=True)
+
+    # WHEN the global cluster and the credentials component (not its children) are moved
+    runner.move_resources(
+        primary_spec, secondary_spec, [nested["staging-aurora-global"], nested["staging-app-credentials"]]
+    )
+
+    # THEN the secondary holds the two at its root and the credentials' children (moved with
+    # their component) under the component's root URN, with their ids
+    moved = owned_urns("staging.us-west-2", nested=False)
+    dest = resources_of(project, "staging.us-west-2")
+    assert set(moved.values()) <= dest.keys()
+    stack_urn = urn("staging.us-west-2", "aurora-global-staging.us-west-2", "pulumi:pulumi:Stack")
+    assert dest[moved["staging-aurora-global"]]["parent"] == stack_urn
+    assert dest[moved["staging-app-credentials"]]["parent"] == stack_urn
+    for part in CREDENTIAL_PARTS:
+        assert dest[moved[part]]["parent"] == moved["staging-app-credentials"]
+        assert dest[moved[part]]["id"] == source_before[nested[part]]["id"]
+    # AND their dependencies were rewritten to the destination's URNs
+    assert sorted(dest[moved["staging-app-secret-version"]]["dependencies"]) == [
+        moved["staging-app-password"],
+        moved["staging-app-secret"],
+    ]
+    # AND the source lost all five and kept the components they were under
+    source = resources_of(project, "staging.us-east-1")
+    assert not set(nested.values()) & source.keys()
+    assert urn("staging.us-east-1", "staging-us-east-1-db-setup", SETUP_T) in source
+    assert urn("staging.us-east-1", "staging-us-east-1-aurora", CLUSTER_T) in source
+
+    # WHEN the secondary's program declares them at the root (same names) and the primary's
+    # no longer declares them
+    progress = Recorder()
+    dest_up = runner.up(secondary_spec, {**secondary_config, "aurora:ownedLayout": "root"}, progress)
+    source_up = up_primary(runner, staging, ownedLayout="absent")
+
+    # THEN neither update creates, deletes or changes anything
+    # (secondary: stack, provider, vpc, cluster, its two components, the five moved)
+    assert dest_up.changes == {"same": 11}
+    for name in moved:
+        assert progress.statuses(name) == ["same"], name
+    # (primary: stack, provider, vpc, global, cluster, the two components left behind)
+    assert source_up.changes == {"same": 7}
+
+
+def test_state_move_points_moved_resources_at_the_destinations_provider_of_the_same_urn_and_inputs(
+    staging: Environment, project: Path, notices: list[str]
+) -> None:
+    # GIVEN both stacks declaring the records provider with the same name and inputs ({}):
+    # one provider URN, each stack its own provider id
+    runner, _ = up_with_owned_nested_in_the_primary(staging, project, notices)
+    provider_urn = urn("staging.us-west-2", "records", "pulumi:providers:pulumi-python")
+    dest_provider = resources_of(project, "staging.us-west-2")[provider_urn]
+    source_provider = resources_of(project, "staging.us-east-1")[
+        urn("staging.us-east-1", "records", "pulumi:providers:pulumi-python")
+    ]
+    assert dest_provider["id"] != source_provider["id"]
+    nested = owned_urns("staging.us-east-1", nested=True)
+
+    # WHEN records using the source's provider are moved
+    runner.move_resources(
+        stack_by_name(staging, "staging.us-east-1"),
+        stack_by_name(staging, "staging.us-west-2"),
+        [nested["staging-aurora-global"], nested["staging-app-credentials"]],
+    )
+
+    # THEN the move succeeds and they use the destination's provider (its URN and id), which
+    # is unchanged and alone
+    dest = resources_of(project, "staging.us-west-2")
+    for name, moved_urn in owned_urns("staging.us-west-2", nested=False).items():
+        if name != "staging-app-credentials":  # a component has no provider
+            assert dest[moved_urn]["provider"] == f"{provider_urn}::{dest_provider['id']}", name
+    assert dest[provider_urn] == dest_provider
+    assert [u for u in dest if ":pulumi:providers:" in u] == [provider_urn]
+
+
+def test_state_move_refuses_a_provider_whose_urn_the_destination_holds_with_other_inputs_and_moves_nothing(
+    staging: Environment, project: Path, notices: list[str]
+) -> None:
+    # GIVEN the secondary's records provider with other inputs than the primary's
+    runner, _ = up_with_owned_nested_in_the_primary(staging, project, notices, recordsProviderTag="us-west-2")
+    source_before = resources_of(project, "staging.us-east-1")
+    dest_before = resources_of(project, "staging.us-west-2")
+    nested = owned_urns("staging.us-east-1", nested=True)
+
+    # WHEN records using the primary's provider are moved
+    with pytest.raises(StackOperationError) as caught:
+        runner.move_resources(
+            stack_by_name(staging, "staging.us-east-1"),
+            stack_by_name(staging, "staging.us-west-2"),
+            [nested["staging-aurora-global"], nested["staging-app-credentials"]],
+        )
+
+    # THEN the CLI refuses ("error: provider <dest URN> already exists in destination stack":
+    # it names neither the inputs nor the source), and the runner says what differs and the fix
+    provider_urn = urn("staging.us-west-2", "records", "pulumi:providers:pulumi-python")
+    assert caught.value.kind == "failed" and caught.value.stack == "staging.us-east-1"
+    assert (
+        f"already holds provider {provider_urn} with other inputs than the provider of that name in "
+        in str(caught.value)
+    )
+    assert isinstance(caught.value.__cause__, auto.CommandError)
+    assert f"error: provider {provider_urn} already exists in destination stack" in str(
+        caught.value.__cause__
+    )
+    # AND neither state changed
+    assert resources_of(project, "staging.us-east-1") == source_before
+    assert resources_of(project, "staging.us-west-2") == dest_before
+
+
+def test_state_move_copies_a_provider_the_destination_lacks_and_switching_to_the_destinations_own_deletes_only_the_copy(
+    staging: Environment, project: Path, notices: list[str]
+) -> None:
+    # GIVEN the owned records on a provider named after the old home's region, and the
+    # secondary with a provider named after its own (other name, other inputs), as the
+    # product's aws-<env>-<region> providers are
+    east = {"name": "records-us-east-1", "tag": "us-east-1"}
+    west = {"name": "records-us-west-2", "tag": "us-west-2"}
+    runner = runner_for(staging, project, notices)
+    primary = up_primary(runner, staging, ownedLayout="nested", ownedProvider=east)
+    secondary_spec = stack_by_name(staging, "staging.us-west-2")
+    secondary_config = {
+        **stack_config(staging, secondary_spec, {"staging.us-east-1": primary.outputs}),
+        "aurora:ownedLayout": "absent",
+        "aurora:ownedProvider": west,
+    }
+    runner.up(secondary_spec, secondary_config, Recorder())
+    source_provider_urn = urn("staging.us-east-1", "records-us-east-1", "pulumi:providers:pulumi-python")
+    source_provider = resources_of(project, "staging.us-east-1")[source_provider_urn]
+    nested = owned_urns("staging.us-east-1", nested=True)
+
+    # WHEN the owned resources are moved
+    runner.move_resources(
+        stack_by_name(staging, "staging.us-east-1"),
+        secondary_spec,
+        [nested["staging-aurora-global"], nested["staging-app-credentials"]],
+    )
+
+    # THEN the secondary holds a copy of the old home's provider (same id and inputs) that
+    # the moved records use, and the primary keeps its provider
+    copied_urn = urn("staging.us-west-2", "records-us-east-1", "pulumi:providers:pulumi-python")
+    dest = resources_of(project, "staging.us-west-2")
+    assert (dest[copied_urn]["id"], dest[copied_urn]["inputs"]) == (
+        source_provider["id"],
+        {"tag": "us-east-1"},
+    )
+    moved_global = owned_urns("staging.us-west-2", nested=False)["staging-aurora-global"]
+    assert dest[moved_global]["provider"] == f"{copied_urn}::{source_provider['id']}"
+    kept = resources_of(project, "staging.us-east-1")[source_provider_urn]
+    assert (kept["id"], kept["inputs"]) == (source_provider["id"], source_provider["inputs"])
+
+    # WHEN the secondary's program declares them at the root on its own provider
+    progress = Recorder()
+    result = runner.up(secondary_spec, {**secondary_config, "aurora:ownedLayout": "root"}, progress)
+
+    # THEN the only change is the copied provider's delete (a state-only resource): the
+    # moved records are "same", because this dynamic provider's DiffConfig asks for no
+    # replacement when a resource's provider changes (an AWS provider whose region differs
+    # may: the engine replaces a resource whose new provider's DiffConfig says replace)
+    assert result.changes == {"delete": 1, "same": 12}
+    assert [(name, status) for _, _, _, name, status in progress.events if status != "same"] == [
+        ("records-us-east-1", "deleting"),
+        ("records-us-east-1", "deleted"),
+    ]
+    own_urn = urn("staging.us-west-2", "records-us-west-2", "pulumi:providers:pulumi-python")
+    after = resources_of(project, "staging.us-west-2")
+    assert copied_urn not in after
+    assert after[moved_global]["provider"] == f"{own_urn}::{after[own_urn]['id']}"
+
+
+def test_state_move_refuses_a_resource_whose_urn_the_destination_already_holds_and_moves_nothing(
+    staging: Environment, project: Path, notices: list[str]
+) -> None:
+    # GIVEN the owned resources moved once, then created again in the primary (its program
+    # still declared them): a second rehome finds their URNs in the secondary already
+    runner, _ = up_with_owned_nested_in_the_primary(staging, project, notices)
+    nested = owned_urns("staging.us-east-1", nested=True)
+    source_spec, dest_spec = (
+        stack_by_name(staging, "staging.us-east-1"),
+        stack_by_name(staging, "staging.us-west-2"),
+    )
+    owned = [nested["staging-aurora-global"], nested["staging-app-credentials"]]
+    runner.move_resources(source_spec, dest_spec, owned)
+    assert up_primary(runner, staging, ownedLayout="nested").changes == {"create": 5, "same": 7}
+    source_before, dest_before = (
+        resources_of(project, "staging.us-east-1"),
+        resources_of(project, "staging.us-west-2"),
+    )
+
+    # WHEN they are moved again
+    with pytest.raises(StackOperationError) as caught:
+        runner.move_resources(source_spec, dest_spec, owned)
+
+    # THEN the CLI refuses ("error: resource <dest URN> already exists in destination stack",
+    # one colliding URN as the destination calls it), the runner names it with the way out,
+    # and neither state changed
+    held = [
+        u
+        for u in owned_urns("staging.us-west-2", nested=False).values()
+        if f"resource {u} " in str(caught.value)
+    ]
+    assert len(held) == 1, str(caught.value)
+    assert "already exists in destination stack" in str(caught.value.__cause__)
+    assert "pulumi state delete --stack <stack> <urn>" in str(caught.value)
+    assert resources_of(project, "staging.us-east-1") == source_before
+    assert resources_of(project, "staging.us-west-2") == dest_before
