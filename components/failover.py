@@ -71,7 +71,8 @@ class RegionFailoverArgs:
 
 
 def _in_order(env: Environment, mapping: Mapping[str, Any], what: str) -> dict[str, Any]:
-    """The mapping in environment order (home first); every region of the environment, no other."""
+    """The mapping in Environment.region_order (home first unless `infra rehome` moved it); every
+    region of the environment, no other."""
     if sorted(mapping) != sorted(env.regions):
         raise ValueError(
             f"RegionFailoverArgs.{what}: needs exactly the regions {', '.join(env.regions)}; "

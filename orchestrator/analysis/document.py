@@ -80,6 +80,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "account_id": plan.env.account_id,
         "primary_region": plan.env.primary_region,
         "secondary_regions": list(plan.env.secondary_regions),
+        # Only where `infra rehome` recorded it: other documents stay byte-identical.
+        **({"secrets_region": plan.env.secrets_region} if plan.env.secrets_region else {}),
         "deletion_policy": plan.env.deletion_policy.value,
         "stacks": [s.to_json() for s in plan.stacks],
         "findings": [f.to_json() for f in plan.findings],

@@ -109,6 +109,8 @@ class EnvironmentStatus:
     collected_at: datetime
     is_global: bool
     global_cluster_id: str | None
+    secrets_region: str = ""
+    """Where the owned secrets live (Environment.secrets_home): the home unless `infra rehome` moved it."""
     global_cluster: GlobalClusterView | None = None
     global_cluster_read_in: str | None = None
     global_cluster_error: str | None = None
@@ -242,6 +244,7 @@ def collect_status(
         account_id=env.account_id,
         file_primary_region=env.primary_region,
         collected_at=now,
+        secrets_region=env.secrets_home,
         is_global=env.is_global,
         global_cluster_id=naming.global_cluster_id(env.name) if env.is_global else None,
     )
@@ -653,6 +656,11 @@ def _render_status(status: EnvironmentStatus) -> str:
             f"--to {status.file_primary_region}` when you want to"
         )
         lines.append(f"Home region: {status.file_primary_region} (owns the global cluster, secrets and keys)")
+        if status.secrets_region and status.secrets_region != status.file_primary_region:
+            lines.append(
+                f"Secrets region: {status.secrets_region} (the secrets' and their key's primaries, their "
+                "rotation, bootstrap and migrator; kept there by `infra rehome`)"
+            )
         lines.append(f"Writer: {status.writer_region} ({verdict})")
     lines.append("Regions:")
     for region in status.regions:

@@ -314,3 +314,23 @@ def test_the_file_rewrite_refuses_a_layout_it_cannot_rewrite_line_for_line(tmp_p
         "secondary_regions: [us-west-2, us-east-1]",
         "secrets_region: us-east-1",
     )
+
+
+def test_after_rehome_the_next_preview_creates_and_deletes_nothing_in_any_stack(
+    world: dict[str, Any],
+) -> None:
+    # GIVEN prod deployed and rehomed to eu-west-1 through the CLI
+    assert rehome(world, "--to", NEW_HOME, "--yes").exit_code == 0
+    runner: InProcessRunner = world["runner"]
+    env = load_environment_file(world["file"], check_organisation=False)
+    # WHEN every stack is previewed with the rewritten file
+    report = Orchestrator(env, runner).preview()
+    # THEN no stack deletes anything and the only resource to create is the secrets region's
+    # provider in the new home, which the real `pulumi state move` copies in with the moved
+    # resources (tests/deploy/test_real_engine.py; this in-memory runner doesn't)
+    assert report.ok and report.home_region == NEW_HOME
+    changes = {r.stack: r.changes for r in report.results}
+    assert {stack: c["delete"] for stack, c in changes.items()} == dict.fromkeys(changes, 0)
+    assert {stack: c["create"] for stack, c in changes.items() if c["create"]} == {f"prod.{NEW_HOME}": 1}
+    dest = runner.states[f"prod.{NEW_HOME}"].resources
+    assert not any(u.endswith("::aws-prod-us-east-1") for u in dest)  # the one to create

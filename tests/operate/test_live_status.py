@@ -156,8 +156,29 @@ def test_after_a_failover_the_writer_away_from_home_is_reported_and_nothing_is_o
     assert status.dns.answering.failover == "SECONDARY" and status.dns.answers_with_writer is True
     text = status.render_text()
     assert "Home region: us-east-1" in text and "Writer: us-west-2 (away from home, nothing to change" in text
-    assert status.to_json()["home_region"] == PRIMARY
+    assert "Secrets region" not in text  # they live in the home region
+    assert (status.to_json()["home_region"], status.to_json()["secrets_region"]) == (PRIMARY, PRIMARY)
     aws.assert_all_responses_used()
+
+
+def test_status_names_the_secrets_region_when_rehome_left_it_away_from_the_home() -> None:
+    from orchestrator.operate.status import EnvironmentStatus
+
+    status = EnvironmentStatus(
+        env="prod",
+        account_id="333333333333",
+        file_primary_region="eu-west-1",
+        collected_at=datetime.now(UTC),
+        is_global=True,
+        global_cluster_id="prod-aurora-global",
+        secrets_region="us-east-1",
+        writer_region="eu-west-1",
+        writer_matches_file=True,
+    )
+    text = status.render_text()
+    assert "Home region: eu-west-1" in text
+    assert "Secrets region: us-east-1 (the secrets' and their key's primaries" in text
+    assert status.to_json()["secrets_region"] == "us-east-1"
 
 
 def test_a_writer_at_the_end_of_the_chain_is_what_the_writer_name_answers_with(aws: AwsFakes) -> None:

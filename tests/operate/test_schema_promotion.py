@@ -271,6 +271,17 @@ def test_publish_writes_every_file_before_the_manifest_that_pins_their_versions(
     assert read_published(staging.s3, staging.bucket, "migrations/staging/") == manifest
 
 
+def offline_session(monkeypatch: pytest.MonkeyPatch, regions: list[str]) -> None:
+    """`infra db`'s connection replaced by a session on test credentials (no call leaves)."""
+    from orchestrator.operate import aws as aws_module
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    session = aws_module.AwsSession.from_credentials(regions=regions)
+    monkeypatch.setattr(aws_module, "connect", lambda env, **_: session)
+
+
 def test_infra_db_waits_for_the_migrator_longer_than_its_timeout_and_sends_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -278,17 +289,31 @@ def test_infra_db_waits_for_the_migrator_longer_than_its_timeout_and_sends_once(
     # failure while it goes on, and a retry would start it twice.
     from components.lambdas import MIGRATOR_TIMEOUT_SECONDS
     from model.environment import load_environment
-    from orchestrator.operate import aws as aws_module
     from orchestrator.operate import db
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    session = aws_module.AwsSession.from_credentials(regions=["us-east-1"])
-    monkeypatch.setattr(aws_module, "connect", lambda env, **_: session)
-
+    offline_session(monkeypatch, ["us-east-1"])
     target = db.target_for(load_environment("dev"))
 
     config = target.lambda_client.meta.config
     assert config.read_timeout > MIGRATOR_TIMEOUT_SECONDS
     assert config.retries["total_max_attempts"] == 1
+
+
+def test_infra_db_targets_the_migrator_and_bucket_in_the_secrets_region_after_rehome(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN prod after `infra rehome --to eu-west-1`: the secrets and the migrator stay in us-east-1
+    from orchestrator.operate import db
+    from tests.support.rehomed import rehomed
+
+    offline_session(monkeypatch, ["us-east-1", "eu-west-1"])
+    env = rehomed("prod", "eu-west-1")
+
+    # WHEN infra db builds its target
+    target = db.target_for(env)
+
+    # THEN it calls the secrets region's migrator, bucket and key, not the new home's
+    assert target.function == "prod-aurora-use1-migrator"
+    assert target.kms_key == "alias/aurora/prod/us-east-1"
+    assert target.lambda_client.meta.region_name == "us-east-1"
+    assert target.s3_client.meta.region_name == "us-east-1"
