@@ -33,11 +33,10 @@ from tests.support.real_engine import (
     cli,
     engine_environment,
     exported_resources,
-    kill_cli_running,
+    kill_cli_holding_lock,
     make_project,
     missing_engine_reason,
     policy_pack_launcher,
-    wait_for,
 )
 
 pytestmark = pytest.mark.real_engine
@@ -368,8 +367,7 @@ def test_an_interrupted_update_leaves_a_lock_reported_with_its_holder_and_cancel
 
     worker = threading.Thread(target=doomed, name="doomed-up")
     worker.start()
-    wait_for(lambda: locks.is_dir() and any(locks.iterdir()), timeout=60, what="the update's lock file")
-    pid = kill_cli_running("up", qualified("staging.us-east-1"))
+    pid = kill_cli_holding_lock("up", qualified("staging.us-east-1"), locks, timeout=60)
     worker.join(timeout=60)
     assert interrupted and isinstance(interrupted[0], StackOperationError)
 

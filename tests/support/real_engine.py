@@ -197,12 +197,8 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def kill_cli_running(verb: str, stack: str) -> int:
-    """SIGKILL the `pulumi <verb> ... --stack <stack>` process this test process started.
-
-    That is how an update gets interrupted without a chance to release its lock (a crashed
-    CI runner, an OOM kill). Returns the pid. Only this process's own children are looked at.
-    """
+def _cli_running(verb: str, stack: str) -> int | None:
+    """The pid of the `pulumi <verb> ... <stack>` process this test process started, if any."""
     for pid in _children(os.getpid()):
         try:
             argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
@@ -210,11 +206,45 @@ def kill_cli_running(verb: str, stack: str) -> int:
             continue
         words = [w.decode() for w in argv if w]
         if words and Path(words[0]).name == "pulumi" and verb in words and stack in words:
-            # Its language host and program go too (children first), as with a lost machine;
-            # left alone they would linger until the host's health check notices.
-            for child in _descendants(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child, signal.SIGKILL)
-            os.kill(pid, signal.SIGKILL)
             return pid
-    raise AssertionError(f"no running `pulumi {verb}` for {stack} among this process's children")
+    return None
+
+
+def lock_holders(locks: Path) -> set[int]:
+    """The pids named by the lock files in a DIY backend's lock directory for one stack."""
+    holders: set[int] = set()
+    if not locks.is_dir():
+        return holders
+    for entry in locks.iterdir():
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            holders.add(int(json.loads(entry.read_text())["pid"]))
+    return holders
+
+
+def kill_cli_holding_lock(verb: str, stack: str, locks: Path, *, timeout: float) -> int:
+    """SIGKILL the `pulumi <verb> ... <stack>` process this test process started, once it holds
+    the stack's lock (a lock file in ``locks`` names its pid).
+
+    That is how an update gets interrupted without a chance to release its lock (a crashed
+    CI runner, an OOM kill). Waiting for the lock file alone is not enough: creating the
+    stack (`pulumi stack select --create`, before the update starts) takes a short lock of
+    its own. Returns the pid. Only this process's own children are looked at.
+    """
+    held: list[int] = []
+
+    def holding() -> bool:
+        pid = _cli_running(verb, stack)
+        if pid is not None and pid in lock_holders(locks):
+            held.append(pid)
+            return True
+        return False
+
+    wait_for(holding, timeout=timeout, what=f"a running `pulumi {verb}` for {stack} holding its lock")
+    pid = held[-1]
+    # Its language host and program go too (children first), as with a lost machine;
+    # left alone they would linger until the host's health check notices.
+    for child in _descendants(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    return pid
