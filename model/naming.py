@@ -111,11 +111,12 @@ def failover_table_name(env: str, region: str) -> str:
 
 
 def failover_tables(env: Environment) -> dict[str, str]:
-    """Region -> failover table name, for every region of the environment (home first).
+    """Region -> failover table name, for every region of the environment, in its region_order
+    (which `infra rehome` keeps: the deciders' configuration stays byte-identical).
 
     Derived from names only: the deciders, the probes and ``infra failover`` find every
     region's table without reading another stack (DESIGN.md 4b)."""
-    return {region: failover_table_name(env.name, region) for region in env.regions}
+    return {region: failover_table_name(env.name, region) for region in env.region_order}
 
 
 def secret_name(env: str, purpose: str) -> str:

@@ -2,8 +2,8 @@
 
 **The lock.** A flight (one promotion, automated or by an operator) holds a lease item in
 the table of *every region other than the current writer's*, taken one region at a time in
-the environment's order (home region first, then secondary_regions) by a conditional write
-that also checks the cooldown. A contender that fails anywhere gives back what it took and
+the environment's region_order (the deciders' REGIONS: the order the environment was created
+with, which `infra rehome` keeps) by a conditional write that also checks the cooldown. A contender that fails anywhere gives back what it took and
 refuses. Two contenders that agree on the writer need the same set of items, so at most one
 holds them all: the lock survives the loss of any one region (the writer's, which it never
 needs) and never waits on the failed region. The promotion is recorded (the cooldown starts)

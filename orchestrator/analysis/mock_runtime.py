@@ -46,6 +46,8 @@ class RecordedResource:
     dependencies: tuple[str, ...] = ()
     """URNs the resource explicitly waits for (depends_on and input dependencies); not in the
     plan document, read by tests and guardrails."""
+    ignore_changes: tuple[str, ...] = ()
+    """Input paths the engine never diffs (ignore_changes); not in the plan document."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,12 +119,24 @@ def _digest(*parts: str, length: int = 17) -> str:
 
 
 class PlanMocks(pulumi.runtime.Mocks):
-    """Plausible AWS answers, deterministic per stack and resource name."""
+    """Plausible AWS answers, deterministic per stack and resource name.
 
-    def __init__(self, *, account_id: str, stack: str, writer: WriterAssumption | None = None) -> None:
+    ``minted_in`` names, by (type, name), resources whose answers are those they got in another
+    stack: what `infra rehome` moves between states keeps its id and ARN.
+    """
+
+    def __init__(
+        self,
+        *,
+        account_id: str,
+        stack: str,
+        writer: WriterAssumption | None = None,
+        minted_in: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
         self.account_id = account_id
         self.stack = stack
         self.writer = writer
+        self.minted_in = dict(minted_in or {})
         self.provider_regions: dict[str, str] = {}
         self.writer_lookups: list[str] = []
 
@@ -142,7 +156,7 @@ class PlanMocks(pulumi.runtime.Mocks):
             self.provider_regions[args.name] = str(inputs.get("region", MOCK_REGION_FALLBACK))
             return f"{args.name}-provider-id", inputs
         region = self.region_of(args.provider, inputs)
-        token = _digest(self.stack, args.typ, args.name)
+        token = _digest(self.minted_in.get((args.typ, args.name), self.stack), args.typ, args.name)
         state = dict(inputs)
         resource_id = self._state_for(args.typ, args.name, inputs, state, region, token)
         state.setdefault("region", region)
@@ -353,6 +367,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 id=response.id,
                 region=region if not request.type.startswith("pulumi:providers:") else None,
                 dependencies=tuple(sorted(set(request.dependencies))),
+                ignore_changes=tuple(request.ignoreChanges),
             )
         )
         return response
@@ -390,15 +405,17 @@ def run_program(
     config: Mapping[str, Any],
     program: Callable[[], Mapping[str, Any]],
     writer: WriterAssumption | None = None,
+    minted_in: Mapping[tuple[str, str], str] | None = None,
 ) -> StackRun:
     """Run ``program`` as stack ``stack`` under mocks with ``config``; return what it declared.
 
-    ``writer`` is where lookups that reveal the writer pretend it is (``infra plan --writer``).
+    ``writer`` is where lookups that reveal the writer pretend it is (``infra plan --writer``);
+    ``minted_in`` see PlanMocks.
 
     Each run happens in a fresh ``contextvars`` context, so runs don't share Pulumi settings,
     root stack resources or config, and can be repeated in one process.
     """
-    return contextvars.Context().run(_run_program, stack, account_id, config, program, writer)
+    return contextvars.Context().run(_run_program, stack, account_id, config, program, writer, minted_in)
 
 
 def _run_program(
@@ -407,9 +424,10 @@ def _run_program(
     config: Mapping[str, Any],
     program: Callable[[], Mapping[str, Any]],
     writer: WriterAssumption | None,
+    minted_in: Mapping[tuple[str, str], str] | None,
 ) -> StackRun:
     _ensure_event_loop()  # worker threads of the orchestrator have none of their own
-    mocks = PlanMocks(account_id=account_id, stack=stack, writer=writer)
+    mocks = PlanMocks(account_id=account_id, stack=stack, writer=writer, minted_in=minted_in)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT_NAME, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(encode_config(config))

@@ -46,6 +46,7 @@ def build_plan(
     evaluate_rules: bool = True,
     writer_region: str | None = None,
     today: datetime.date | None = None,
+    minted_in: Mapping[tuple[str, str], str] | None = None,
 ) -> Plan:
     """Run every stack of ``env`` in deployment order under mocks, feeding outputs forward.
 
@@ -53,6 +54,8 @@ def build_plan(
     reveal the writer answer so, and the document records the assumption. Programs are
     writer-agnostic, so nothing else may change. ``today`` is the date engine support is judged
     on (default: the current UTC date): the plan of the same files is the same on the same day.
+    ``minted_in`` (type, name) -> stack: resources that keep the mock ids and ARNs they got in
+    that stack (what `infra rehome` moves between states keeps its identity).
     """
     writer = writer_assumption(env, writer_region) if writer_region is not None else None
     embed = needs_embedded_definition(env)
@@ -62,7 +65,12 @@ def build_plan(
     for spec in stacks_for(env):
         config = stack_config(env, spec, upstream, embed_definition=embed)
         run = run_program(
-            stack=spec.name, account_id=env.account_id, config=config, program=program, writer=writer
+            stack=spec.name,
+            account_id=env.account_id,
+            config=config,
+            program=program,
+            writer=writer,
+            minted_in=minted_in,
         )
         upstream[spec.name] = run.raw_outputs
         shown_upstream[spec.name] = run.outputs

@@ -14,6 +14,7 @@ call succeeded, and its new text is computed and checked before anything moves.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -48,7 +49,10 @@ class RehomePlan:
     secrets_region)."""
     problems: tuple[str, ...] = ()
     """Why the programs, given the rewritten file, would not keep the moved resources as they are
-    (deleted, replaced or re-created): rehome refuses to move while there is any."""
+    (deleted, replaced, re-created or given other inputs): rehome refuses to move while there is
+    any."""
+    updates: tuple[str, ...] = ()
+    """Tag changes the next `infra up` makes in place (a cluster's AuroraRole): told, not refused."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +65,7 @@ class RehomePlan:
             "env_file": str(self.env_file),
             "env_file_edit": list(self.edit),
             "problems": list(self.problems),
+            "updates_in_place": list(self.updates),
         }
 
 
@@ -172,6 +177,7 @@ def plan_rehome(env: Environment, to: str, writer: str | None, env_file: Path) -
         rewritten = Path(scratch) / env_file.name
         rewritten.write_text(new_text)
         new_env = load_environment_file(rewritten, check_organisation=False)
+    problems, updates = program_changes(env, new_env)
     return RehomePlan(
         env=env.name,
         source=specs[env.primary_region],
@@ -180,7 +186,8 @@ def plan_rehome(env: Environment, to: str, writer: str | None, env_file: Path) -
         env_file=env_file,
         new_text=new_text,
         edit=edit,
-        problems=tuple(program_problems(env, new_env)),
+        problems=tuple(problems),
+        updates=tuple(updates),
     )
 
 
@@ -189,13 +196,15 @@ def _where(r: Any) -> str:
     return f"{provider[3] if len(provider) > 3 else 'default'}{f' region {r.region}' if r.region else ''}"
 
 
-def _declared(env: Environment) -> dict[tuple[str, str], tuple[str, Any]]:
+def _declared(
+    env: Environment, minted_in: dict[tuple[str, str], str] | None = None
+) -> dict[tuple[str, str], tuple[str, Any]]:
     """(type, name) -> (stack, resource) of every resource the programs declare, under mocks."""
     from orchestrator.analysis.plan import build_plan
 
     return {
         (r.type, r.name): (p.spec.name, r)
-        for p in build_plan(env, evaluate_rules=False).stacks
+        for p in build_plan(env, evaluate_rules=False, minted_in=minted_in).stacks
         for r in p.run.resources
         if r.type != "pulumi:pulumi:Stack" and not r.type.startswith("pulumi:providers:")
     }
@@ -218,15 +227,47 @@ def _moved(declared: dict[tuple[str, str], tuple[str, Any]], urns: Sequence[str]
     return carried
 
 
-def program_problems(env: Environment, new_env: Environment) -> list[str]:
-    """Plan both files under mocks: after the move, every resource must be declared by the same
-    stack as before (the moved ones by the new home's), with the same type, name and provider
-    (region); none may appear or disappear. Anything else would be created, deleted or
-    replaced by the next `infra up`."""
+# Inputs AWS changes in place on every resource type (the tagging APIs): a difference there is
+# an update the next `infra up` makes, told to the operator; any other input difference is
+# refused, since whether AWS updates or replaces depends on the field.
+_IN_PLACE_INPUTS = frozenset({"tags"})
+_SHOWN = 60
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= _SHOWN else f"{text[: _SHOWN - 3]}..."
+
+
+def _input_changes(before: Any, after: Any) -> tuple[list[str], list[str]]:
+    """(other fields, in-place fields) whose inputs differ, each as "field: old -> new";
+    the fields the program's ignore_changes names are not diffed (nor are they by the engine)."""
+    ignored = set(after.ignore_changes)
+    other: list[str] = []
+    in_place: list[str] = []
+    for name in sorted(set(before.inputs) | set(after.inputs)):
+        if name in ignored or before.inputs.get(name) == after.inputs.get(name):
+            continue
+        change = f"{name}: {_short(before.inputs.get(name))} -> {_short(after.inputs.get(name))}"
+        (in_place if name in _IN_PLACE_INPUTS else other).append(change)
+    return other, in_place
+
+
+def program_changes(env: Environment, new_env: Environment) -> tuple[list[str], list[str]]:
+    """(problems, in-place updates) of planning both files under mocks. After the move, every
+    resource must be declared by the same stack as before (the moved ones by the new home's),
+    with the same type, name, provider (region) and inputs; none may appear or disappear.
+    Anything else would be created, deleted, replaced or changed by the next `infra up`: a
+    problem, except a tag change (in place on every AWS resource), which is an update.
+
+    The moved resources keep, under mocks, the ids and ARNs they had in the old home's stack,
+    as they do in the real state, so what refers to them compares equal."""
     old_home, new_home = env.primary_region, new_env.primary_region
-    before, after = _declared(env), _declared(new_env)
+    before = _declared(env)
     moved = _moved(before, owned_urns(env, old_home))
-    problems = []
+    after = _declared(new_env, minted_in={key: before[key][0] for key in moved})
+    problems: list[str] = []
+    updates: list[str] = []
     for key, (stack, r) in sorted(before.items()):
         expected = regional_stack_name(env.name, new_home) if key in moved else stack
         now = after.get(key)
@@ -240,10 +281,22 @@ def program_problems(env: Environment, new_env: Environment) -> list[str]:
             problems.append(
                 f"{r.type} {r.name} moves from {_where(r)} to {_where(now[1])} (it would be replaced)"
             )
+        else:
+            other, in_place = _input_changes(r, now[1])
+            if other:
+                problems.append(
+                    f"{r.type} {r.name} gets other inputs (it would be updated or replaced): {'; '.join(other)}"
+                )
+            updates.extend(f"{r.type} {r.name}: {change}" for change in in_place)
     for key, (stack, r) in sorted(after.items()):
         if key not in before:
             problems.append(f"{r.type} {r.name} is new in {stack} (it would be created)")
-    return problems
+    return problems, updates
+
+
+def program_problems(env: Environment, new_env: Environment) -> list[str]:
+    """What program_changes refuses (see there)."""
+    return program_changes(env, new_env)[0]
 
 
 def apply_rehome(plan: RehomePlan, runner: Any) -> None:

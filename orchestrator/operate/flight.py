@@ -137,7 +137,7 @@ class LockState:
 
 
 def read_lock_state(env: Environment, aws: AwsSession, writer_region: str | None, *, now: float) -> LockState:
-    regions = lock_regions(env.regions, writer_region)
+    regions = lock_regions(env.region_order, writer_region)
     view, errors = read_locks(stores(env, aws, regions), regions)
     return LockState(
         regions=regions,
@@ -183,7 +183,7 @@ def take_flight(
     break_glass: bool,
 ) -> OperatorFlight:
     """Take the flight lock for an operator's failover, or raise FlightRefusedError."""
-    regions = lock_regions(env.regions, writer_region)
+    regions = lock_regions(env.region_order, writer_region)
     owner = f"operator:{by}:{uuid.uuid4().hex[:12]}"
     cooldown = float(failover_timing(env).cooldown_seconds)
     try:

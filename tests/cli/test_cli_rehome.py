@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from model import naming
 from model.environment import ENVIRONMENTS_DIR, Environment, load_environment_file
 from model.topology import stacks_for
 from orchestrator import cli
@@ -130,8 +131,18 @@ def test_dry_run_shows_the_exact_move_and_changes_nothing(world: dict[str, Any])
         f"secrets_region: {HOME}",
     ]
     assert doc["problems"] == []
+    assert doc["updates_in_place"] == role_tag_updates("prod", HOME, NEW_HOME)
     assert world["runner"].moves == [] and world["made"] == 0
     assert world["file"].read_text() == before
+
+
+def test_dry_run_text_tells_the_tag_updates_the_next_up_makes(world: dict[str, Any]) -> None:
+    result = rehome(world, "--to", NEW_HOME, "--dry-run")
+    assert result.exit_code == 0, result.output
+    told = [line.strip() for line in result.stdout.splitlines() if "updates in place" in line]
+    assert told == [
+        f"the next `infra up` updates in place: {u}" for u in role_tag_updates("prod", HOME, NEW_HOME)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -201,6 +212,20 @@ def test_the_dest_stack_is_the_target_regions_stack(world: dict[str, Any]) -> No
     assert f"prod.{NEW_HOME}" in {s.name for s in stacks_for(env)}
 
 
+def role_tag_updates(env_name: str, old_home: str, new_home: str) -> list[str]:
+    """The only changes a rehome leaves for the next `infra up`: the two clusters' role tag."""
+
+    def cluster(region: str, was: str, now: str) -> str:
+        short = naming.short_region(region)
+        return (
+            f"aws:rds/cluster:Cluster {env_name}-{short}-aurora-cluster: tags: "
+            f'{{"AuroraRole": "{was}", "Name": "{env_name}-aurora-{short}"}} -> '
+            f'{{"AuroraRole": "{now}", "Name": "{env_name}-aurora-{short}"}}'
+        )
+
+    return sorted([cluster(old_home, "primary", "secondary"), cluster(new_home, "secondary", "primary")])
+
+
 def test_the_rewritten_file_keeps_every_resource_of_every_stack_for_each_possible_new_home() -> None:
     # GIVEN each checked-in global environment and each of its secondaries as the new home
     for name in ("prod", "staging"):
@@ -210,8 +235,45 @@ def test_the_rewritten_file_keeps_every_resource_of_every_stack_for_each_possibl
             # WHEN rehome plans the move (the writer is already there)
             plan = rehome_module.plan_rehome(env, to, to, path)
             # THEN the programs, given the rewritten file, declare every resource of every stack
-            # as it is: the owned ones by the new home's stack, nothing created, deleted or replaced
+            # as it is, inputs included: the owned ones by the new home's stack, nothing created,
+            # deleted, replaced or changed but the two clusters' role tag
             assert plan.problems == (), (name, to, plan.problems[:5])
+            assert sorted(plan.updates) == role_tag_updates(name, env.primary_region, to)
+
+
+def test_a_second_rehome_from_a_rehomed_file_keeps_every_resource_and_input(tmp_path: Path) -> None:
+    # GIVEN prod rehomed to eu-west-1 (the secrets stay in us-east-1)
+    path = tmp_path / "prod.yaml"
+    path.write_text((ENVIRONMENTS_DIR / "prod.yaml").read_text())
+    first = rehome_module.plan_rehome(load_environment_file(path), NEW_HOME, NEW_HOME, path)
+    path.write_text(first.new_text)
+    env = load_environment_file(path, check_organisation=False)
+    # WHEN it is rehomed again, to the remaining secondary and back to the secrets' region
+    for to in (OTHER, HOME):
+        plan = rehome_module.plan_rehome(env, to, to, path)
+        # THEN still nothing but the role tags changes
+        assert plan.problems == (), (to, plan.problems[:5])
+        assert sorted(plan.updates) == role_tag_updates("prod", NEW_HOME, to)
+
+
+def test_an_input_that_follows_the_home_instead_of_the_region_order_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the deciders' table map ordered by the home's regions (home first), not region_order
+    monkeypatch.setattr(
+        naming,
+        "failover_tables",
+        lambda env: {r: naming.failover_table_name(env.name, r) for r in env.regions},
+    )
+    path = ENVIRONMENTS_DIR / "prod.yaml"
+    env = load_environment_file(path)
+    # WHEN rehome plans the move
+    plan = rehome_module.plan_rehome(env, NEW_HOME, NEW_HOME, path)
+    # THEN every decider's environment would change (a Lambda update nobody asked for): refused,
+    # naming the resource and the field
+    deciders = [p for p in plan.problems if "automation-decider-function gets other inputs" in p]
+    assert len(deciders) == 3 and len(plan.problems) == 3, plan.problems
+    assert all("(it would be updated or replaced): environment: " in p for p in deciders)
 
 
 def test_a_plain_swap_of_home_and_secondary_is_what_the_check_refuses(tmp_path: Path) -> None:
@@ -252,10 +314,14 @@ def test_rehome_refuses_and_names_what_the_programs_would_not_keep(
     # GIVEN programs that, with the rewritten file, would re-create the global cluster
     monkeypatch.setattr(
         rehome_module,
-        "program_problems",
-        lambda env, new_env: [
-            "aws:rds/globalCluster:GlobalCluster prod-use1-aurora-global is not declared by any program (it would be deleted)"
-        ],
+        "program_changes",
+        lambda env, new_env: (
+            [
+                "aws:rds/globalCluster:GlobalCluster prod-use1-aurora-global is not declared by any "
+                "program (it would be deleted)"
+            ],
+            [],
+        ),
     )
     before = world["file"].read_text()
     result = runner_cli.invoke(
