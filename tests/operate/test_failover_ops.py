@@ -478,3 +478,20 @@ def test_promoting_any_region_says_the_writer_name_follows_it(aws: AwsFakes) -> 
     assert result.allowed
     assert any("writer.prod.db.internal moves to eu-west-1 by itself" in w for w in result.warnings)
     assert not any("fails over only between" in w for w in result.warnings)
+
+
+def test_after_a_rehome_the_operator_takes_the_flight_lock_in_the_deciders_order(aws: AwsFakes) -> None:
+    # GIVEN prod rehomed to eu-west-1 (the secrets stay in us-east-1; region_order unchanged)
+    # and the writer in us-west-2
+    from orchestrator.operate.flight import take_flight
+
+    env = make_env(primary_region=EU, secondary_regions=[WEST, PRIMARY], secrets_region=PRIMARY)
+    assert env.region_order == (PRIMARY, WEST, EU) and env.regions == (EU, WEST, PRIMARY)
+    given_failover_tables(aws)
+    # WHEN an operator takes the flight lock
+    taken = take_flight(env, aws.session(), WEST, by="test", now=1_000.0, break_glass=False)
+    # THEN it holds every region but the writer's, in the order the deciders take them
+    # (components/failover.py: REGIONS is region_order): the same items, in the same order, as
+    # before the rehome
+    assert taken.flight is not None
+    assert taken.flight.regions == (PRIMARY, EU)
