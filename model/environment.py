@@ -658,18 +658,24 @@ def checked_in_environment_names() -> list[str]:
     return sorted(p.stem for p in ENVIRONMENTS_DIR.glob("*.yaml"))
 
 
-def load_environment(name: str) -> Environment:
-    """Load a checked-in environment by name (environments/<name>.yaml), or an ephemeral one
-    created on this machine (.ephemeral/<name>.yaml)."""
+def environment_file(name: str) -> Path:
+    """The file ``--env name`` reads: the checked-in environments/<name>.yaml, else an ephemeral
+    one created on this machine (.ephemeral/<name>.yaml); UnknownEnvironmentError if neither."""
     if not _NAME_LIKE.fullmatch(name):  # a path, or no name at all: never looked up on disk
         raise UnknownEnvironmentError(name)
     path = environment_path(name)
     if _lexists(path):
-        return load_environment_file(path)
+        return path
     ephemeral = EPHEMERAL_DIR / f"{name}.yaml"
     if _lexists(ephemeral):
-        return load_environment_file(ephemeral, check_organisation=False)
+        return ephemeral
     raise UnknownEnvironmentError(name)
+
+
+def load_environment(name: str) -> Environment:
+    """Load the environment ``--env name`` names (environment_file)."""
+    path = environment_file(name)
+    return load_environment_file(path, check_organisation=path.parent != EPHEMERAL_DIR)
 
 
 _NAME_LIKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")

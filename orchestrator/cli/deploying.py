@@ -310,13 +310,21 @@ def rehome(
     primary_region, secondary_regions and secrets_region rewritten in the environment file (the
     secrets stay in their region). Refused unless the programs, given the rewritten file, declare
     every resource as it is. See README "Moving the home region"."""
-    from model.environment import environment_path
-    from orchestrator.deploy.rehome import RehomeRefusedError, RehomeUsageError, apply_rehome, plan_rehome
+    from model.environment import environment_file
+    from orchestrator.deploy.rehome import (
+        RehomeFailedError,
+        RehomeRefusedError,
+        RehomeUsageError,
+        apply_rehome,
+        plan_rehome,
+    )
+    from orchestrator.operate.aws import WriterInTransitionError
 
     if not to:
         fail(EXIT_USAGE, "--to: give the new home region (e.g. --to eu-west-1)", kind="usage")
     environment = resolve_environment(env, env_file)
-    path = env_file if env_file is not None else environment_path(environment.name)
+    # The file the environment was read from: checked in, or this machine's ephemeral one.
+    path = env_file if env_file is not None else environment_file(env or environment.name)
     try:
         writer = None
         if environment.is_global and to != environment.primary_region and to in environment.secondary_regions:
@@ -327,6 +335,14 @@ def rehome(
         fail(EXIT_USAGE, f"{exc}; nothing was changed", kind="usage")
     except RehomeRefusedError as exc:
         fail(EXIT_REFUSED, f"{exc}; nothing was changed", kind="refused")
+    except WriterInTransitionError as exc:
+        # Not settled yet: refused. A writer that cannot be read at all (credentials, network)
+        # fails like in every other command (exit 4), before anything changed.
+        fail(
+            EXIT_REFUSED,
+            f"--to {to}: rehome needs the writer settled in {to}: {exc}; nothing was changed",
+            kind="refused",
+        )
     doc = {**plan.to_json(), "dry_run": dry_run, "moved": False}
     lines = [
         f"rehome {environment.name}: {plan.source.region} -> {plan.dest.region}"
@@ -366,6 +382,8 @@ def rehome(
     try:
         apply_rehome(plan, common.make_runner(environment))
     except RehomeRefusedError as exc:
+        fail(EXIT_REFUSED, f"{exc}; nothing was changed", kind="refused")
+    except RehomeFailedError as exc:
         fail(EXIT_FAILED, str(exc), kind="failed")
     except StackOperationError as exc:
         hint = (

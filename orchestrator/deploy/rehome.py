@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ class RehomePlan:
     dest: StackSpec
     urns: tuple[str, ...]
     env_file: Path
+    text: str = field(repr=False)
+    """The file as rehome read it (apply refuses when it changed since)."""
     new_text: str = field(repr=False)
     edit: tuple[str, ...]
     """The environment file's lines as they will read (primary_region, secondary_regions,
@@ -90,32 +93,56 @@ def owned_urns(env: Environment, home: str) -> list[str]:
     return urns
 
 
-_PRIMARY_LINE = re.compile(r"^(primary_region:[ \t]*)(\S+)([ \t]*(#.*)?)$", re.MULTILINE)
-_SECONDARY_LINE = re.compile(r"^(secondary_regions:[ \t]*)\[([^\]\n]*)\]([ \t]*(#.*)?)$", re.MULTILINE)
-_SECRETS_LINE = re.compile(r"^(secrets_region:[ \t]*)(\S+)([ \t]*(#.*)?)\n?", re.MULTILINE)
+# One-line forms only; a line's end may be CRLF (kept as it is: the lookahead leaves the \r).
+_EOL = r"(?=\r?$)"
+_PRIMARY_LINE = re.compile(rf"^(primary_region:[ \t]*)(\S+)([ \t]*(#[^\r\n]*)?){_EOL}", re.MULTILINE)
+_SECONDARY_LINE = re.compile(
+    rf"^(secondary_regions:[ \t]*)\[([^\]\r\n]*)\]([ \t]*(#[^\r\n]*)?){_EOL}", re.MULTILINE
+)
+_SECRETS_LINE = re.compile(rf"^(secrets_region:[ \t]*)(\S+)([ \t]*(#[^\r\n]*)?){_EOL}(\r?\n)?", re.MULTILINE)
+
+
+def _key_lines(text: str, key: str) -> list[str]:
+    """The top-level lines of ``text`` that set ``key``, as written."""
+    return [line.rstrip("\r") for line in text.split("\n") if re.match(rf"{key}[ \t]*:", line)]
+
+
+def _layout_error(path: Path, key: str, found: list[str], form: str, fix: str) -> RehomeUsageError:
+    seen = f"found {' / '.join(repr(line) for line in found)}" if found else "not found"
+    return RehomeUsageError(f"{path}: {key}: rehome rewrites only the one-line form `{form}` ({seen}); {fix}")
 
 
 def rewrite_home(text: str, path: Path, env: Environment, new: str) -> tuple[str, tuple[str, ...]]:
     """The file's text with ``new`` as primary_region, the secondaries and secrets_region such that
     the environment's region_order is unchanged (the old home takes new's slot on a first
-    rehome), every other byte (comments, order, layout) unchanged. Only the one-line forms
-    `primary_region: R`, `secondary_regions: [A, B]` and `secrets_region: R` are rewritten:
-    anything else is refused."""
+    rehome), every other byte (comments, order, layout, line ends) unchanged. Only the one-line
+    forms `primary_region: R`, `secondary_regions: [A, B]` and `secrets_region: R` are
+    rewritten: anything else is refused, naming the key and the line found."""
     old = env.primary_region
     primary = list(_PRIMARY_LINE.finditer(text))
     secondary = list(_SECONDARY_LINE.finditer(text))
     secrets = list(_SECRETS_LINE.finditer(text))
-    if (
-        len(primary) != 1
-        or len(secondary) != 1
-        or len(secrets) > (1 if env.secrets_region else 0)
-        or len(secrets) < (1 if env.secrets_region else 0)
-        or primary[0].group(2).strip("'\"") != old
-    ):
-        raise RehomeUsageError(
-            f"{path}: rehome rewrites only the one-line forms `primary_region: {old}`, "
-            "`secondary_regions: [...]` and `secrets_region: R`; write them that way (nothing was changed)"
+    if len(primary) != 1 or primary[0].group(2).strip("'\"") != old:
+        raise _layout_error(
+            path, "primary_region", _key_lines(text, "primary_region"), f"primary_region: {old}",
+            "write it that way",
+        )  # fmt: skip
+    if len(secondary) != 1:
+        raise _layout_error(
+            path, "secondary_regions", _key_lines(text, "secondary_regions"),
+            f"secondary_regions: [{', '.join(env.secondary_regions)}]", "write the list that way",
+        )  # fmt: skip
+    written = _key_lines(text, "secrets_region")
+    if env.secrets_region is None and written:
+        raise _layout_error(
+            path, "secrets_region", written, "secrets_region: R",
+            "a secrets_region without a value means none: remove the line",
+        )  # fmt: skip
+    if env.secrets_region is not None and (len(secrets) != 1 or len(written) != 1):
+        raise _layout_error(
+            path, "secrets_region", written, f"secrets_region: {env.secrets_region}", "write it that way"
         )
+    newline = "\r\n" if "\r\n" in text else "\n"
     order = env.region_order
     holder = env.secrets_home
     regions = [holder if r == new else r for r in order[1:]]
@@ -138,13 +165,13 @@ def rewrite_home(text: str, path: Path, env: Environment, new: str) -> tuple[str
         if existing is not None:
             out = (
                 out[: existing.start()]
-                + f"{existing.group(1)}{holder}{existing.group(3)}\n"
+                + f"{existing.group(1)}{holder}{existing.group(3)}{existing.group(5) or ''}"
                 + out[existing.end() :]
             )
         else:
             match = _PRIMARY_LINE.search(out)
             assert match is not None
-            out = out[: match.end()] + f"\n{r_line}" + out[match.end() :]
+            out = out[: match.end()] + f"{newline}{r_line}" + out[match.end() :]
         edit.append(r_line)
     return out, tuple(edit)
 
@@ -172,10 +199,11 @@ def plan_rehome(env: Environment, to: str, writer: str | None, env_file: Path) -
             f"`infra failover --env {env.name} --to {to}`, then rehome"
         )
     specs = {s.region: s for s in stacks_for(env) if s.regional}
-    new_text, edit = rewrite_home(env_file.read_text(), env_file, env, to)
+    text = read_env_text(env_file)
+    new_text, edit = rewrite_home(text, env_file, env, to)
     with tempfile.TemporaryDirectory() as scratch:
         rewritten = Path(scratch) / env_file.name
-        rewritten.write_text(new_text)
+        rewritten.write_text(new_text, encoding="utf-8", newline="")
         new_env = load_environment_file(rewritten, check_organisation=False)
     problems, updates = program_changes(env, new_env)
     return RehomePlan(
@@ -184,6 +212,7 @@ def plan_rehome(env: Environment, to: str, writer: str | None, env_file: Path) -
         dest=specs[to],
         urns=tuple(owned_urns(env, env.primary_region)),
         env_file=env_file,
+        text=text,
         new_text=new_text,
         edit=edit,
         problems=tuple(problems),
@@ -196,21 +225,64 @@ def _where(r: Any) -> str:
     return f"{provider[3] if len(provider) > 3 else 'default'}{f' region {r.region}' if r.region else ''}"
 
 
+Declared = dict[tuple[str, str], tuple[str, Any]]
+Providers = dict[str, dict[str, dict[str, Any]]]
+
+
 def _declared(
     env: Environment, minted_in: dict[tuple[str, str], str] | None = None
-) -> dict[tuple[str, str], tuple[str, Any]]:
-    """(type, name) -> (stack, resource) of every resource the programs declare, under mocks."""
+) -> tuple[Declared, Providers]:
+    """(type, name) -> (stack, resource) of every resource the programs declare, under mocks, and
+    per stack its providers (name -> inputs)."""
     from orchestrator.analysis.plan import build_plan
 
-    return {
-        (r.type, r.name): (p.spec.name, r)
-        for p in build_plan(env, evaluate_rules=False, minted_in=minted_in).stacks
-        for r in p.run.resources
-        if r.type != "pulumi:pulumi:Stack" and not r.type.startswith("pulumi:providers:")
-    }
+    declared: Declared = {}
+    providers: Providers = {}
+    for p in build_plan(env, evaluate_rules=False, minted_in=minted_in).stacks:
+        providers[p.spec.name] = {}
+        for r in p.run.resources:
+            if r.type.startswith("pulumi:providers:"):
+                providers[p.spec.name][r.name] = r.inputs
+            elif r.type != "pulumi:pulumi:Stack":
+                declared[(r.type, r.name)] = (p.spec.name, r)
+    return declared, providers
 
 
-def _moved(declared: dict[tuple[str, str], tuple[str, Any]], urns: Sequence[str]) -> set[tuple[str, str]]:
+def _provider_changes(
+    before: Providers, after: Providers, moved: list[Any], source: str, dest: str
+) -> tuple[list[str], list[str]]:
+    """(problems, updates) of the stacks' providers: the state after the move holds each stack's
+    providers as before, and in ``dest`` the ones the moved resources use, copied from ``source``
+    by `pulumi state move` (which refuses a copy whose URN dest holds with other inputs)."""
+    problems: list[str] = []
+    updates: list[str] = []
+    state = {stack: dict(names) for stack, names in before.items()}
+    for name in sorted({r.provider.rpartition("::")[2] for r in moved if r.provider}):
+        inputs = before[source][name]
+        if name in state[dest] and state[dest][name] != inputs:
+            problems.append(
+                f"provider {name} is in {dest} with other inputs than {source}'s: the state move would "
+                "refuse to copy it"
+            )
+        state[dest][name] = inputs
+    for stack in sorted(state):
+        held, declared = state[stack], after.get(stack, {})
+        for name in sorted(set(held) | set(declared)):
+            if name not in declared:
+                updates.append(
+                    f"provider {name}: no longer used by {stack}, dropped from its state (no AWS change)"
+                )
+            elif name not in held:
+                updates.append(f"provider {name}: new in {stack}'s state (no AWS change)")
+            elif held[name] != declared[name]:
+                problems.append(
+                    f"provider {name} of {stack} gets other inputs (everything it manages would be "
+                    "replaced or moved)"
+                )
+    return problems, updates
+
+
+def _moved(declared: Declared, urns: Sequence[str]) -> set[tuple[str, str]]:
     """The resources the state move carries: the moved URNs and everything under them."""
     moved_names = {
         (u.rpartition("::")[0].rpartition("::")[2].rpartition("$")[2], u.rpartition("::")[2]) for u in urns
@@ -263,11 +335,16 @@ def program_changes(env: Environment, new_env: Environment) -> tuple[list[str], 
     The moved resources keep, under mocks, the ids and ARNs they had in the old home's stack,
     as they do in the real state, so what refers to them compares equal."""
     old_home, new_home = env.primary_region, new_env.primary_region
-    before = _declared(env)
+    before, providers_before = _declared(env)
     moved = _moved(before, owned_urns(env, old_home))
-    after = _declared(new_env, minted_in={key: before[key][0] for key in moved})
-    problems: list[str] = []
-    updates: list[str] = []
+    after, providers_after = _declared(new_env, minted_in={key: before[key][0] for key in moved})
+    problems, updates = _provider_changes(
+        providers_before,
+        providers_after,
+        [before[key][1] for key in sorted(moved)],
+        regional_stack_name(env.name, old_home),
+        regional_stack_name(env.name, new_home),
+    )
     for key, (stack, r) in sorted(before.items()):
         expected = regional_stack_name(env.name, new_home) if key in moved else stack
         now = after.get(key)
@@ -299,22 +376,52 @@ def program_problems(env: Environment, new_env: Environment) -> list[str]:
     return program_changes(env, new_env)[0]
 
 
+class RehomeFailedError(Exception):
+    """The state moved but the environment file could not be written (exit 4): the message says
+    the edit to make by hand."""
+
+
+def read_env_text(path: Path) -> str:
+    """The environment file's text with its line ends as written (CRLF stays CRLF)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        return handle.read()
+
+
 def apply_rehome(plan: RehomePlan, runner: Any) -> None:
-    """One state move (all owned URNs), then the environment file, written atomically."""
+    """The rewritten file staged next to the real one (a link's target), one state move (all
+    owned URNs), then the staged file renamed over the real one: atomically, with its mode.
+
+    Anything that keeps the file from being written is found before the move (RehomeRefusedError:
+    nothing changed); only the rename itself can fail after it (RehomeFailedError)."""
     if plan.problems:
         raise RehomeRefusedError(
             f"the programs would not keep what moves ({len(plan.problems)} problems, first: "
             f"{plan.problems[0]})"
         )
-    if not os.access(plan.env_file, os.W_OK):
-        raise RehomeRefusedError(f"{plan.env_file} is not writable: nothing was changed")
-    runner.move_resources(plan.source, plan.dest, list(plan.urns))
-    tmp = plan.env_file.with_name(f".{plan.env_file.name}.rehome")
+    target = plan.env_file.resolve()
+    tmp = target.with_name(f".{target.name}.rehome")
     try:
-        tmp.write_text(plan.new_text)
-        os.replace(tmp, plan.env_file)
+        if read_env_text(target) != plan.text:
+            raise RehomeRefusedError(f"{plan.env_file} changed since rehome read it: run rehome again")
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(plan.new_text)
+        shutil.copymode(target, tmp)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise RehomeRefusedError(
+            f"{plan.env_file} cannot be rewritten ({exc.strerror or exc}: {exc.filename or target}); "
+            "rehome writes a temporary file next to it and renames it over it, so the file and its "
+            "directory must be writable"
+        ) from exc
+    try:
+        runner.move_resources(plan.source, plan.dest, list(plan.urns))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise RehomeFailedError(
             f"the state moved to {plan.dest.name}, but {plan.env_file} could not be written ({exc}): "
-            f"edit it now, before any `infra up`: {'; '.join(plan.edit)}"
+            f"edit it now, before any `infra up`: {'; '.join(plan.edit)} (the new text is in {tmp})"
         ) from exc

@@ -115,6 +115,11 @@ def _chain(urn: str) -> str:
     return urn.rpartition("::")[0].rpartition("::")[2]
 
 
+def _in_stack(urn: str, source: str, dest: str) -> str:
+    """``urn`` (of stack ``source``) as the same resource's URN in stack ``dest``."""
+    return urn.replace(f"urn:pulumi:{source}::", f"urn:pulumi:{dest}::", 1)
+
+
 class InProcessRunner:
     """Runs the real stack programs under mocks and keeps each stack's state in memory.
 
@@ -144,6 +149,9 @@ class InProcessRunner:
         self._lock = threading.Lock()
         self.cancelled: set[str] = set()
         self.moves: list[tuple[str, str, list[str], bool]] = []  # (source, dest, urns, include_parents)
+        self.minted_in: dict[tuple[str, str], str] = {}
+        """(type, name) -> the stack a moved resource was created in: a state move keeps a
+        resource's id and ARN, so the mocks keep answering for it as they did there."""
 
     def _duration(self, spec: StackSpec) -> float:
         return self.durations.get(spec.name, self.durations.get(spec.role.value, 0.0))
@@ -153,9 +161,29 @@ class InProcessRunner:
     ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
         with _PROGRAM_LOCK:
             run = run_program(
-                stack=spec.name, account_id=self.account_id, config=config, program=program_from_config
+                stack=spec.name,
+                account_id=self.account_id,
+                config=config,
+                program=program_from_config,
+                minted_in=self.minted_in,
             )
-        resources = {r.urn: {"type": r.type, "name": r.name, "inputs": r.inputs} for r in run.resources}
+        resources = {
+            r.urn: {"type": r.type, "name": r.name, "inputs": r.inputs, "provider": r.provider}
+            for r in run.resources
+        }
+        # Like the engine: an input the program's ignore_changes names keeps its value in the
+        # state (and is never diffed); it is taken as given only when the resource is created.
+        state = self.states.get(spec.name)
+        for r in run.resources:
+            previous = state.resources.get(r.urn) if state else None
+            if previous is not None and r.ignore_changes:
+                inputs = dict(r.inputs)
+                for key in r.ignore_changes:
+                    if key in previous["inputs"]:
+                        inputs[key] = previous["inputs"][key]
+                    else:
+                        inputs.pop(key, None)
+                resources[r.urn]["inputs"] = inputs
         return resources, run.raw_outputs
 
     def _record(self, operation: str, spec: StackSpec) -> None:
@@ -280,10 +308,20 @@ class InProcessRunner:
             for urn in urns:
                 parent_types = _chain(urn).rpartition("$")[0]
                 for child in family(urn):
-                    moved = child.replace(f"urn:pulumi:{source.name}::", f"urn:pulumi:{dest.name}::", 1)
+                    moved = _in_stack(child, source.name, dest.name)
                     if parent_types and not include_parents:
                         moved = moved.replace(f"::{parent_types}$", "::", 1)
-                    dst.resources[moved] = src.resources.pop(child)
+                    resource = src.resources.pop(child)
+                    provider = resource.get("provider")
+                    if provider:
+                        # Like the CLI: the provider a moved resource uses is copied along
+                        # (kept in the source), unless dest holds it already.
+                        resource = {**resource, "provider": _in_stack(provider, source.name, dest.name)}
+                        if resource["provider"] not in dst.resources and provider in src.resources:
+                            dst.resources[resource["provider"]] = src.resources[provider]
+                    dst.resources[moved] = resource
+                    key = (resource["type"], resource["name"])
+                    self.minted_in.setdefault(key, source.name)
 
     def list_stacks(self) -> list[StackInfo]:
         return [

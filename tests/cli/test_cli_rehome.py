@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from model import naming
 from model.environment import ENVIRONMENTS_DIR, Environment, load_environment_file
-from model.topology import stacks_for
 from orchestrator import cli
 from orchestrator.cli import common as cli_common
 from orchestrator.deploy import rehome as rehome_module
@@ -65,15 +64,15 @@ def rehome(world: dict[str, Any], *args: str) -> Any:
     return runner_cli.invoke(cli.app, ["rehome", "--env-file", str(world["file"]), *args])
 
 
-def test_owned_urns_are_exactly_resources_of_the_deployed_home_stack(deployed: InProcessRunner) -> None:
+def test_owned_urns_are_resources_of_the_deployed_home_stack_and_cover_its_passwords(
+    deployed: InProcessRunner,
+) -> None:
     env = load_environment_file(ENVIRONMENTS_DIR / "prod.yaml")
     home_state = deployed.states[f"prod.{HOME}"].resources
     # Mocks name a top-level resource `pulumi:pulumi:Stack$<type>`; the engine leaves the root out.
     for urn in owned_urns(env, HOME):
         mock_urn = urn.replace("::aurora-global::", "::aurora-global::pulumi:pulumi:Stack$", 1)
         assert urn in home_state or mock_urn in home_state, f"{urn} is not in the home stack's state"
-    # Every owned resource is declared at the stack's root: a state move re-parents nothing.
-    assert all("$" not in urn.split("::")[2] for urn in owned_urns(env, HOME))
     # Every generated password of the home stack is under a moved component.
     passwords = [
         u for u, r in home_state.items() if r["type"] == "random:index/randomPassword:RandomPassword"
@@ -93,7 +92,17 @@ def test_rehome_moves_every_owned_urn_in_one_state_move_then_rewrites_the_file(w
     assert [c for c in runner.calls if c[0] == "move"] == [("move", f"prod.{HOME}")]
     dest = runner.states[f"prod.{NEW_HOME}"].resources
     source = runner.states[f"prod.{HOME}"].resources
-    assert not any("secrets-kms" in u or "-master" in u or "GlobalCluster" in u for u in source)
+    # Nothing stateful that the home owns stays behind: no password, secret, secret version,
+    # global cluster or replica key (its rotation schedules stay: the secrets' region runs them)
+    stateful = {
+        "random:index/randomPassword:RandomPassword",
+        "aws:secretsmanager/secret:Secret",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:rds/globalCluster:GlobalCluster",
+        "aws:kms/replicaKey:ReplicaKey",
+    }
+    assert sorted(r["name"] for r in source.values() if r["type"] in stateful) == []
+    assert not any("secrets-kms" in u or "-master" in u for u in source)
     assert [r["name"] for r in dest.values() if r["type"] == "aws:rds/globalCluster:GlobalCluster"] == [
         "prod-use1-aurora-global"
     ]
@@ -207,11 +216,6 @@ def test_a_failed_state_move_leaves_the_file_and_both_states_unchanged(
     assert world["file"].read_text() == before_file
 
 
-def test_the_dest_stack_is_the_target_regions_stack(world: dict[str, Any]) -> None:
-    env = load_environment_file(world["file"])
-    assert f"prod.{NEW_HOME}" in {s.name for s in stacks_for(env)}
-
-
 def role_tag_updates(env_name: str, old_home: str, new_home: str) -> list[str]:
     """The only changes a rehome leaves for the next `infra up`: the two clusters' role tag."""
 
@@ -251,9 +255,13 @@ def test_a_second_rehome_from_a_rehomed_file_keeps_every_resource_and_input(tmp_
     # WHEN it is rehomed again, to the remaining secondary and back to the secrets' region
     for to in (OTHER, HOME):
         plan = rehome_module.plan_rehome(env, to, to, path)
-        # THEN still nothing but the role tags changes
+        # THEN still nothing but the role tags changes, and eu-west-1 no longer uses its copy of
+        # the secrets region's provider (dropped from its state by the next `infra up`)
         assert plan.problems == (), (to, plan.problems[:5])
-        assert sorted(plan.updates) == role_tag_updates("prod", NEW_HOME, to)
+        assert sorted(plan.updates) == [
+            *role_tag_updates("prod", NEW_HOME, to),
+            f"provider aws-prod-{HOME}: no longer used by prod.{NEW_HOME}, dropped from its state (no AWS change)",
+        ]
 
 
 def test_an_input_that_follows_the_home_instead_of_the_region_order_is_refused(
@@ -357,13 +365,132 @@ def test_rehome_there_and_back_keeps_the_region_order_and_restores_the_file_byte
     assert path.read_text() == source.read_text()
 
 
-def test_the_file_rewrite_refuses_a_layout_it_cannot_rewrite_line_for_line(tmp_path: Path) -> None:
+PROD_TEXT = (ENVIRONMENTS_DIR / "prod.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        (
+            f"secondary_regions: [{OTHER}, {NEW_HOME}]\n",
+            f"secondary_regions:\n  - {OTHER}\n  - {NEW_HOME}\n",
+            f"secondary_regions: rehome rewrites only the one-line form `secondary_regions: [{OTHER}, "
+            f"{NEW_HOME}]` (found 'secondary_regions:'); write the list that way",
+        ),
+        (
+            f"primary_region: {HOME}\n",
+            f"primary_region: {HOME}\nsecrets_region: null\n",
+            "secrets_region: rehome rewrites only the one-line form `secrets_region: R` (found "
+            "'secrets_region: null'); a secrets_region without a value means none: remove the line",
+        ),
+        (
+            f"primary_region: {HOME}\n",
+            f"primary_region:\n  {HOME}\n",
+            f"primary_region: rehome rewrites only the one-line form `primary_region: {HOME}` (found "
+            "'primary_region:'); write it that way",
+        ),
+    ],
+    ids=["block-list", "null-secrets-region", "primary-on-two-lines"],
+)
+def test_a_layout_the_rewrite_cannot_keep_line_for_line_is_refused_naming_the_key_and_line(
+    world: dict[str, Any], before: str, after: str, message: str
+) -> None:
+    # GIVEN prod's file with one key written in a form that loads but rehome does not rewrite
+    world["file"].write_text(PROD_TEXT.replace(before, after, 1))
+    # WHEN rehome is asked to act
+    result = rehome(world, "--to", NEW_HOME, "--yes")
+    # THEN one line names the file, the key, what was found and the fix; exit 2, nothing moved
+    assert result.exit_code == 2, result.output
+    assert f"error: {world['file']}: {message}; nothing was changed" in result.stderr
+    assert result.stderr.count("nothing was changed") == 1
+    assert world["runner"].moves == [] and world["file"].read_text() == PROD_TEXT.replace(before, after, 1)
+
+
+def test_a_crlf_file_keeps_its_line_ends_and_mode_and_a_link_keeps_pointing_at_the_rewritten_file(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    # GIVEN prod's file with CRLF line ends, mode 0640, reached through a symbolic link
+    real = tmp_path / "real" / "prod.yaml"
+    real.parent.mkdir()
+    real.write_bytes(PROD_TEXT.replace("\n", "\r\n").encode())
+    real.chmod(0o640)
+    world["file"].unlink()
+    world["file"].symlink_to(real)
+    # WHEN it is rehomed
+    result = rehome(world, "--to", NEW_HOME, "--yes")
+    assert result.exit_code == 0, result.output
+    # THEN the link still points at the real file, which has exactly the three-line edit, in CRLF
+    assert world["file"].is_symlink() and world["file"].resolve() == real.resolve()
+    expected = PROD_TEXT.replace(
+        f"primary_region: {HOME}\nsecondary_regions: [{OTHER}, {NEW_HOME}]",
+        f"primary_region: {NEW_HOME}\nsecrets_region: {HOME}\nsecondary_regions: [{OTHER}, {HOME}]",
+    )
+    assert real.read_bytes() == expected.replace("\n", "\r\n").encode()
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in real.parent.iterdir()] == ["prod.yaml"]  # no staging file left
+
+
+def test_a_file_rehome_cannot_stage_next_to_refuses_before_the_state_moves(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a staging file that cannot be created next to the file (a read-only directory, which
+    # root would write into anyway, so the refusal is simulated at open())
+    real_open = open
+
+    def refusing_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if str(file).endswith(".prod.yaml.rehome"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refusing_open)
+    result = rehome(world, "--to", NEW_HOME, "--yes")
+    # THEN refused (5) with the reason and the path, before anything moved
+    assert result.exit_code == 5, result.output
+    assert "cannot be rewritten (Permission denied: " in result.stderr
+    assert "the file and its directory must be writable; nothing was changed" in result.stderr
+    assert world["runner"].moves == [] and world["file"].read_text() == PROD_TEXT
+
+
+def test_a_writer_in_transition_refuses_the_rehome_and_changes_nothing(
+    world: dict[str, Any],
+) -> None:
+    from orchestrator.operate.aws import WriterInTransitionError
+
+    class Busy:
+        def writer_region(self, env: Environment) -> str | None:
+            raise WriterInTransitionError(
+                "global cluster prod-aurora-global is in a switching-over operation"
+            )
+
+    world["live"] = Busy()
+    result = rehome(world, "--to", NEW_HOME, "--yes")
+    assert result.exit_code == 5, result.output
+    assert (
+        f"--to {NEW_HOME}: rehome needs the writer settled in {NEW_HOME}: global cluster prod-aurora-global is in a switching-over operation; nothing was changed"
+    ) in result.stderr
+    assert world["runner"].moves == [] and world["file"].read_text() == PROD_TEXT
+
+
+def test_rehome_of_an_ephemeral_environment_rewrites_its_file_on_this_machine(
+    world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an environment known only as this machine's ephemeral definition
+    from model import environment as environment_module
+
+    ephemeral = tmp_path / "ephemeral"
+    ephemeral.mkdir()
+    (ephemeral / "prod.yaml").write_text(PROD_TEXT)
+    monkeypatch.setattr(environment_module, "ENVIRONMENTS_DIR", tmp_path / "none")
+    monkeypatch.setattr(environment_module, "EPHEMERAL_DIR", ephemeral)
+    # WHEN it is rehomed by name
+    result = runner_cli.invoke(cli.app, ["rehome", "--env", "prod", "--to", NEW_HOME, "--dry-run", "--json"])
+    # THEN the file rehome would rewrite is that definition
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["env_file"] == str(ephemeral / "prod.yaml")
+
+
+def test_the_file_rewrite_keeps_comments_on_the_rewritten_lines(tmp_path: Path) -> None:
     path = tmp_path / "prod.yaml"
-    block = "primary_region: us-east-1\nsecondary_regions:\n  - eu-west-1\n"
-    with pytest.raises(rehome_module.RehomeUsageError, match="one-line forms"):
-        rehome_module.rewrite_home(
-            block, path, load_environment_file(ENVIRONMENTS_DIR / "prod.yaml"), "eu-west-1"
-        )
     text = (
         (ENVIRONMENTS_DIR / "prod.yaml")
         .read_text()
@@ -382,7 +509,7 @@ def test_the_file_rewrite_refuses_a_layout_it_cannot_rewrite_line_for_line(tmp_p
     )
 
 
-def test_after_rehome_the_next_preview_creates_and_deletes_nothing_in_any_stack(
+def test_after_rehome_the_next_preview_changes_nothing_but_the_two_clusters_role_tag(
     world: dict[str, Any],
 ) -> None:
     # GIVEN prod deployed and rehomed to eu-west-1 through the CLI
@@ -391,12 +518,43 @@ def test_after_rehome_the_next_preview_creates_and_deletes_nothing_in_any_stack(
     env = load_environment_file(world["file"], check_organisation=False)
     # WHEN every stack is previewed with the rewritten file
     report = Orchestrator(env, runner).preview()
-    # THEN no stack deletes anything and the only resource to create is the secrets region's
-    # provider in the new home, which the real `pulumi state move` copies in with the moved
-    # resources (tests/deploy/test_real_engine.py; this in-memory runner doesn't)
+    # THEN nothing is created or deleted (the state move copied the secrets region's provider
+    # along, as the real CLI does: tests/deploy/test_real_engine.py), and the only updates are
+    # the old and new home's clusters (their AuroraRole tag, which the dry run listed)
     assert report.ok and report.home_region == NEW_HOME
     changes = {r.stack: r.changes for r in report.results}
-    assert {stack: c["delete"] for stack, c in changes.items()} == dict.fromkeys(changes, 0)
-    assert {stack: c["create"] for stack, c in changes.items() if c["create"]} == {f"prod.{NEW_HOME}": 1}
+    assert {stack: c["create"] + c["delete"] for stack, c in changes.items()} == dict.fromkeys(changes, 0)
+    assert {stack: c["update"] for stack, c in changes.items() if c["update"]} == {
+        f"prod.{HOME}": 1,
+        f"prod.{NEW_HOME}": 1,
+    }
     dest = runner.states[f"prod.{NEW_HOME}"].resources
-    assert not any(u.endswith("::aws-prod-us-east-1") for u in dest)  # the one to create
+    assert any(u.endswith("::aws-prod-us-east-1") for u in dest)  # the copied provider
+
+
+def test_a_second_rehome_leaves_only_the_unused_provider_copy_to_drop_as_the_dry_run_said(
+    world: dict[str, Any],
+) -> None:
+    # GIVEN prod rehomed to eu-west-1, deployed with the new file, and the writer then in us-west-2
+    assert rehome(world, "--to", NEW_HOME, "--yes").exit_code == 0
+    runner: InProcessRunner = world["runner"]
+    assert Orchestrator(load_environment_file(world["file"], check_organisation=False), runner).up().ok
+    world["live"] = FakeLive(OTHER)
+    # WHEN it is rehomed again, to us-west-2
+    dry = rehome(world, "--to", OTHER, "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    assert rehome(world, "--to", OTHER, "--yes").exit_code == 0
+    report = Orchestrator(load_environment_file(world["file"], check_organisation=False), runner).preview()
+    # THEN the dry run told the one delete the next preview shows: eu-west-1's copy of the
+    # secrets region's provider, which nothing there uses any more (no AWS change)
+    told = [u for u in json.loads(dry.stdout)["updates_in_place"] if u.startswith("provider ")]
+    assert told == [
+        f"provider aws-prod-us-east-1: no longer used by prod.{NEW_HOME}, dropped from its state (no AWS change)"
+    ]
+    changes = {r.stack: r.changes for r in report.results}
+    assert {stack: c["delete"] for stack, c in changes.items() if c["delete"]} == {f"prod.{NEW_HOME}": 1}
+    assert {stack: c["create"] for stack, c in changes.items()} == dict.fromkeys(changes, 0)
+    assert {stack: c["update"] for stack, c in changes.items() if c["update"]} == {
+        f"prod.{NEW_HOME}": 1,
+        f"prod.{OTHER}": 1,
+    }
