@@ -258,7 +258,9 @@ def _provider_changes(
     updates: list[str] = []
     state = {stack: dict(names) for stack, names in before.items()}
     for name in sorted({r.provider.rpartition("::")[2] for r in moved if r.provider}):
-        inputs = before[source][name]
+        inputs = before[source].get(name)
+        if inputs is None:  # a default provider: the engine makes one in every stack
+            continue
         if name in state[dest] and state[dest][name] != inputs:
             problems.append(
                 f"provider {name} is in {dest} with other inputs than {source}'s: the state move would "
