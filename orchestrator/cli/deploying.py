@@ -351,7 +351,7 @@ def rehome(
         *(f"    {urn}" for urn in plan.urns),
         f"  then {path}: {'; '.join(plan.edit)}",
         *(f"  would not be kept as it is: {problem}" for problem in plan.problems),
-        *(f"  the next `infra up` updates in place: {update}" for update in plan.updates),
+        *(f"  the next `infra up` also changes: {update}" for update in plan.updates),
     ]
     refusal = (
         f"--to {to}: with the rewritten file the stack programs would not keep {len(plan.problems)} "

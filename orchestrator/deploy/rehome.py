@@ -55,7 +55,8 @@ class RehomePlan:
     (deleted, replaced, re-created or given other inputs): rehome refuses to move while there is
     any."""
     updates: tuple[str, ...] = ()
-    """Tag changes the next `infra up` makes in place (a cluster's AuroraRole): told, not refused."""
+    """What the next `infra up` changes anyway, told, not refused: tag changes (in place; a
+    cluster's AuroraRole) and providers a stack's state gains or no longer uses (no AWS change)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -301,9 +302,11 @@ def _moved(declared: Declared, urns: Sequence[str]) -> set[tuple[str, str]]:
     return carried
 
 
-# Inputs AWS changes in place on every resource type (the tagging APIs): a difference there is
-# an update the next `infra up` makes, told to the operator; any other input difference is
-# refused, since whether AWS updates or replaces depends on the field.
+# Inputs the AWS provider changes in place: a resource's tags are applied by its Update through
+# the service's tagging calls, never by a replacement (terraform-provider-aws, "Adding Resource
+# Tagging Support": tags/tags_all handled in Create, Read and Update). A difference there is an
+# update the next `infra up` makes, told to the operator; any other input difference is
+# refused, since whether the provider updates or replaces depends on the field.
 _IN_PLACE_INPUTS = frozenset({"tags"})
 _SHOWN = 60
 
@@ -371,11 +374,6 @@ def program_changes(env: Environment, new_env: Environment) -> tuple[list[str], 
         if key not in before:
             problems.append(f"{r.type} {r.name} is new in {stack} (it would be created)")
     return problems, updates
-
-
-def program_problems(env: Environment, new_env: Environment) -> list[str]:
-    """What program_changes refuses (see there)."""
-    return program_changes(env, new_env)[0]
 
 
 class RehomeFailedError(Exception):

@@ -148,9 +148,9 @@ def test_dry_run_shows_the_exact_move_and_changes_nothing(world: dict[str, Any])
 def test_dry_run_text_tells_the_tag_updates_the_next_up_makes(world: dict[str, Any]) -> None:
     result = rehome(world, "--to", NEW_HOME, "--dry-run")
     assert result.exit_code == 0, result.output
-    told = [line.strip() for line in result.stdout.splitlines() if "updates in place" in line]
+    told = [line.strip() for line in result.stdout.splitlines() if "also changes" in line]
     assert told == [
-        f"the next `infra up` updates in place: {u}" for u in role_tag_updates("prod", HOME, NEW_HOME)
+        f"the next `infra up` also changes: {u}" for u in role_tag_updates("prod", HOME, NEW_HOME)
     ]
 
 
@@ -298,7 +298,7 @@ def test_a_plain_swap_of_home_and_secondary_is_what_the_check_refuses(tmp_path: 
     )
     swapped = load_environment_file(swapped_path, check_organisation=False)
     # WHEN the programs are compared
-    problems = rehome_module.program_problems(env, swapped)
+    problems, _ = rehome_module.program_changes(env, swapped)
     # THEN the secrets key would be replaced in another region and the global cluster and the
     # users' generated passwords re-created under other names: exactly what rehome refuses
     assert (
